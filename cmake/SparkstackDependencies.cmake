@@ -1,0 +1,11 @@
+# Every dependency comes from the distribution (deploy/install-deps.sh installs them by name).
+find_package(absl REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+find_package(CLI11 CONFIG REQUIRED)
+find_package(spdlog REQUIRED)
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
+if(SPARKSTACK_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
