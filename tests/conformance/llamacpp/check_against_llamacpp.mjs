@@ -1,0 +1,202 @@
+#!/usr/bin/env node
+// Conformance: sparkstack's CPU forward pass against llama.cpp (node-llama-cpp 3.22.1, prebuilt CPU
+// binary) on tiny random checkpoints made by `sparkstack make-tiny-model`, converted to GGUF by our
+// own hf_to_gguf.mjs. A float64 Hugging Face-semantics reference (reference_forward.mjs) runs too,
+// as a referee: if llama.cpp and the float64 reference disagree, the harness itself is broken and the
+// test says so instead of blaming sparkstack.
+//
+// Usage:
+//   node check_against_llamacpp.mjs --sparkstack BIN --node-modules DIR [--workdir DIR] [--keep]
+//   node check_against_llamacpp.mjs --self-test --node-modules DIR
+//       (no sparkstack: checkpoints come from make_test_checkpoint.mjs and only llama.cpp vs the
+//        float64 reference is checked; validates the converter and the runner)
+//
+// Pass criteria per config: max |logit diff| <= 1e-3 * max |logit| at the last prompt position, and
+// identical 16 greedy tokens.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { convert } from './hf_to_gguf.mjs';
+import { makeCheckpoint } from './make_test_checkpoint.mjs';
+import { ReferenceModel } from './reference_forward.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REL_TOL = 1e-3;
+const MAX_TOKENS = 16;
+
+// Odd-ish sizes on purpose: hidden not a power of two, vocab not a multiple of 32/64.
+const CONFIGS = [
+  { name: 'llama-gqa4', arch: 'llama', hidden: 96, intermediate: 200, layers: 2, heads: 8, kvHeads: 2, headDim: 32, vocab: 301, seed: 11 },
+  { name: 'llama-tied', arch: 'llama', hidden: 160, intermediate: 344, layers: 3, heads: 5, kvHeads: 5, headDim: 32, vocab: 517, seed: 12, tieEmbeddings: true },
+  { name: 'llama-rope-llama3', arch: 'llama', hidden: 96, intermediate: 232, layers: 2, heads: 6, kvHeads: 3, headDim: 32, vocab: 389, seed: 13, ropeScaling: 'llama3' },
+  { name: 'qwen3', arch: 'qwen3', hidden: 160, intermediate: 288, layers: 3, heads: 4, kvHeads: 2, headDim: 32, vocab: 611, seed: 14 },
+  { name: 'qwen3-tied-mha', arch: 'qwen3', hidden: 96, intermediate: 176, layers: 2, heads: 3, kvHeads: 3, headDim: 32, vocab: 997, seed: 15, tieEmbeddings: true },
+];
+// Prompt ids avoid 0..2 (unk/bos/eos in the dummy vocab) only to keep tables readable.
+const PROMPT = [5, 17, 250, 3, 99, 42, 7, 123, 64];
+
+function parseArgs(argv) {
+  const o = { keep: false, selfTest: false };
+  for (let i = 0; i < argv.length; ++i) {
+    const a = argv[i];
+    if (a === '--sparkstack') o.sparkstack = argv[++i];
+    else if (a === '--node-modules') o.nodeModules = argv[++i];
+    else if (a === '--workdir') o.workdir = argv[++i];
+    else if (a === '--keep') o.keep = true;
+    else if (a === '--self-test') o.selfTest = true;
+    else if (a === '--only') o.only = argv[++i].split(',');
+    else throw new Error(`unknown argument ${a}`);
+  }
+  o.nodeModules ??= path.resolve(HERE, '../../node_modules');
+  if (!o.selfTest && !o.sparkstack) o.sparkstack = process.env.SPARKSTACK_BINARY;
+  if (!o.selfTest && !o.sparkstack) throw new Error('--sparkstack BIN (or env SPARKSTACK_BINARY) is required unless --self-test');
+  return o;
+}
+
+function compareLogits(a, b) {
+  if (a.length !== b.length) return { ok: false, why: `logit count ${a.length} vs ${b.length}`, maxAbs: NaN, rel: NaN, scale: NaN };
+  let maxAbs = 0, scale = 0, at = -1;
+  for (let i = 0; i < a.length; ++i) {
+    if (!Number.isFinite(a[i]) || !Number.isFinite(b[i])) return { ok: false, why: `non-finite logit at ${i}: ${a[i]} vs ${b[i]}`, maxAbs: NaN, rel: NaN, scale: NaN };
+    const d = Math.abs(a[i] - b[i]);
+    if (d > maxAbs) { maxAbs = d; at = i; }
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  const rel = maxAbs / Math.max(scale, 1e-30);
+  return { ok: rel <= REL_TOL, maxAbs, rel, scale, at, why: rel <= REL_TOL ? '' : `max |diff| ${maxAbs.toExponential(3)} at token ${at} (${a[at]} vs ${b[at]}) > ${REL_TOL} * max|logit| ${scale.toFixed(4)}` };
+}
+
+function compareTokens(a, b) {
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; ++i) if (a[i] !== b[i]) return { ok: false, at: i, why: `first differs at step ${i}: ${a[i]} vs ${b[i]} (${a.length} vs ${b.length} tokens)` };
+  return { ok: true, at: -1, why: '' };
+}
+
+function runJson(cmd, args, what) {
+  let out;
+  try {
+    out = execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    throw new Error(`${what} failed (exit ${e.status}): ${cmd} ${args.join(' ')}\n${(e.stderr ?? '').toString().slice(-4000)}`);
+  }
+  const line = out.trim().split('\n').filter((l) => l.trim().startsWith('{')).pop();
+  if (!line) throw new Error(`${what} printed no JSON object: ${cmd} ${args.join(' ')}\nstdout: ${out.slice(-2000)}`);
+  try {
+    return JSON.parse(line);
+  } catch (e) {
+    throw new Error(`${what} printed invalid JSON (${e.message}): ${line.slice(0, 300)}`);
+  }
+}
+
+function makeWithSparkstack(bin, c, dir) {
+  const args = ['make-tiny-model', '--arch', c.arch, '--out', dir, '--hidden', c.hidden, '--intermediate', c.intermediate,
+    '--layers', c.layers, '--heads', c.heads, '--kv-heads', c.kvHeads, '--head-dim', c.headDim, '--vocab', c.vocab,
+    '--seed', c.seed, '--dtype', 'f32'].map(String);
+  if (c.tieEmbeddings) args.push('--tie-embeddings');
+  if (c.ropeScaling) args.push('--rope-scaling', c.ropeScaling);
+  try {
+    execFileSync(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    throw new Error(`sparkstack make-tiny-model failed (exit ${e.status}): ${bin} ${args.join(' ')}\n${(e.stderr ?? '').toString().slice(-4000)}`);
+  }
+}
+
+function pad(s, n) { s = String(s); return s.length >= n ? s : s + ' '.repeat(n - s.length); }
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const nlcEntry = path.join(o.nodeModules, 'node-llama-cpp', 'dist', 'index.js');
+  if (!fs.existsSync(nlcEntry)) {
+    console.error(`FATAL: node-llama-cpp is not installed (looked for ${nlcEntry}).\n` +
+      `Install the test peers first: (cd ${path.resolve(HERE, '../..')} && npm ci)`);
+    process.exit(1);
+  }
+  if (!o.selfTest && !fs.existsSync(o.sparkstack)) {
+    console.error(`FATAL: sparkstack binary not found at ${o.sparkstack}`);
+    process.exit(1);
+  }
+  const { runLlamaCpp } = await import('./run_llamacpp.mjs');
+  const work = o.workdir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'llamacpp-conf-'));
+  fs.mkdirSync(work, { recursive: true });
+  const configs = o.only ? CONFIGS.filter((c) => o.only.includes(c.name)) : CONFIGS;
+  const rows = [];
+  let failed = 0;
+  for (const c of configs) {
+    const dir = path.join(work, c.name);
+    const gguf = path.join(work, `${c.name}.gguf`);
+    const row = { name: c.name };
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+      if (o.selfTest) makeCheckpoint({ ...c, out: dir, dtype: 'f32' });
+      else makeWithSparkstack(o.sparkstack, c, dir);
+      convert(dir, gguf);
+      const lc = await runLlamaCpp({ model: gguf, promptIds: PROMPT, maxTokens: MAX_TOKENS, nodeModules: o.nodeModules });
+      const ref = new ReferenceModel(dir).generate(PROMPT, MAX_TOKENS);
+      // Referee: the float64 reference vs llama.cpp. A failure here is a harness (converter/runner) bug
+      // or a checkpoint the converter misreads, not a sparkstack forward-pass bug.
+      row.refLogits = compareLogits(lc.last_logits, ref.last_logits);
+      row.refTokens = compareTokens(lc.output_ids, ref.output_ids);
+      if (!o.selfTest) {
+        const ss = runJson(o.sparkstack, ['generate', '--model', dir, '--prompt-ids', PROMPT.join(','),
+          '--max-tokens', String(MAX_TOKENS), '--json'], 'sparkstack generate');
+        if (!Array.isArray(ss.last_logits) || !Array.isArray(ss.output_ids)) {
+          throw new Error(`sparkstack generate JSON lacks last_logits/output_ids arrays: keys ${Object.keys(ss)}`);
+        }
+        row.logits = compareLogits(ss.last_logits, lc.last_logits);
+        row.tokens = compareTokens(ss.output_ids, lc.output_ids);
+        row.ssVsRef = compareLogits(ss.last_logits, ref.last_logits);
+        row.ok = row.logits.ok && row.tokens.ok && row.refLogits.ok && row.refTokens.ok;
+        row.ss = ss.output_ids; row.lc = lc.output_ids;
+      } else {
+        row.ok = row.refLogits.ok && row.refTokens.ok;
+        row.lc = lc.output_ids; row.ref = ref.output_ids;
+      }
+    } catch (e) {
+      row.ok = false;
+      row.error = e.message;
+    }
+    if (!row.ok) failed++;
+    rows.push(row);
+  }
+
+  // Table.
+  const fmt = (r) => (r && Number.isFinite(r.rel) ? r.rel.toExponential(2) : '-');
+  console.log(`\nllama.cpp conformance (${o.selfTest ? 'self-test: llama.cpp vs float64 reference' : 'sparkstack vs llama.cpp'}), ` +
+    `prompt ${PROMPT.length} ids, ${MAX_TOKENS} greedy tokens, tolerance rel ${REL_TOL}`);
+  if (o.selfTest) {
+    console.log(`${pad('config', 20)} ${pad('llama.cpp~f64 rel', 18)} ${pad('tokens', 8)} result`);
+    for (const r of rows) {
+      console.log(`${pad(r.name, 20)} ${pad(fmt(r.refLogits), 18)} ${pad(r.refTokens ? (r.refTokens.ok ? 'same' : `@${r.refTokens.at}`) : '-', 8)} ${r.ok ? 'PASS' : 'FAIL'}`);
+    }
+  } else {
+    console.log(`${pad('config', 20)} ${pad('ss~llama.cpp rel', 17)} ${pad('ss~f64 rel', 11)} ${pad('llama.cpp~f64', 14)} ${pad('tokens', 8)} result`);
+    for (const r of rows) {
+      console.log(`${pad(r.name, 20)} ${pad(fmt(r.logits), 17)} ${pad(fmt(r.ssVsRef), 11)} ${pad(fmt(r.refLogits), 14)} ` +
+        `${pad(r.tokens ? (r.tokens.ok ? 'same' : `@${r.tokens.at}`) : '-', 8)} ${r.ok ? 'PASS' : 'FAIL'}`);
+    }
+  }
+  for (const r of rows) {
+    if (r.ok) continue;
+    console.log(`\n[${r.name}] FAILED`);
+    if (r.error) { console.log(`  error: ${r.error}`); continue; }
+    if (!r.refLogits.ok || !r.refTokens.ok) {
+      console.log(`  HARNESS PROBLEM (llama.cpp disagrees with the float64 HF reference; not sparkstack's fault):`);
+      if (!r.refLogits.ok) console.log(`    logits: ${r.refLogits.why}`);
+      if (!r.refTokens.ok) console.log(`    tokens: ${r.refTokens.why}\n    llama.cpp: ${r.lc}\n    f64 ref:   ${r.ref ?? ''}`);
+    }
+    if (r.logits && !r.logits.ok) console.log(`  sparkstack vs llama.cpp logits: ${r.logits.why}`);
+    if (r.tokens && !r.tokens.ok) console.log(`  sparkstack vs llama.cpp tokens: ${r.tokens.why}\n    sparkstack: ${r.ss}\n    llama.cpp:  ${r.lc}`);
+  }
+  if (!o.keep && !o.workdir) fs.rmSync(work, { recursive: true, force: true });
+  else console.log(`\nartifacts kept in ${work}`);
+  console.log(`\n${rows.length - failed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.error(`FATAL: ${e.stack ?? e.message}`);
+  process.exit(1);
+});
