@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { convert } from './hf_to_gguf.mjs';
+import { convert, readSafetensors } from './hf_to_gguf.mjs';
 import { makeCheckpoint } from './make_test_checkpoint.mjs';
 import { ReferenceModel } from './reference_forward.mjs';
 
@@ -104,6 +104,98 @@ function makeWithSparkstack(bin, c, dir) {
   }
 }
 
+// Make llama3 rope scaling matter within a 25-position test: with head_dim 32, an original context of
+// 64 puts wavelengths below 16 (kept), between 16 and 64 (smoothed) and above 64 (divided by factor).
+// The checkpoint's config.json is an input shared by sparkstack, llama.cpp and the f64 reference.
+function sharpenRopeScaling(dir) {
+  const file = path.join(dir, 'config.json');
+  const cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const rs = cfg.rope_scaling;
+  if (!rs || (rs.rope_type ?? rs.type) !== 'llama3') {
+    throw new Error(`${file}: expected rope_scaling of type llama3, found ${JSON.stringify(rs)}`);
+  }
+  cfg.rope_scaling = { ...rs, factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 64 };
+  fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
+}
+
+function sparkstackGenerate(bin, dir, ids, maxTokens) {
+  const ss = runJson(bin, ['generate', '--model', dir, '--prompt-ids', ids.join(','),
+    '--max-tokens', String(maxTokens), '--json'], 'sparkstack generate');
+  if (!Array.isArray(ss.last_logits) || !Array.isArray(ss.output_ids)) {
+    throw new Error(`sparkstack generate JSON lacks last_logits/output_ids arrays: keys ${Object.keys(ss)}`);
+  }
+  return ss;
+}
+
+// On a sparkstack failure, narrows it down with the float64 reference (which agrees with llama.cpp,
+// see the referee check): prefill logits at growing prompt lengths (length 1 has rope = identity and
+// attention = copy of v, so a failure there points at embedding/norm/matmul/MLP/lm_head; a first
+// failure at length >= 2 points at rope/attention), and, for a greedy-token mismatch with good prefill
+// logits, the prefill of prompt + llama.cpp's tokens up to the divergence (good there but bad in
+// generate means the decode/KV-cache path).
+function triage(bin, dir, ref, row) {
+  const lines = [];
+  for (const n of [1, 2, 3, PROMPT.length]) {
+    const ids = PROMPT.slice(0, n);
+    try {
+      const ss = sparkstackGenerate(bin, dir, ids, 1);
+      const r = compareLogits(ss.last_logits, Array.from(ref.forward(ids)));
+      lines.push(`prefill len ${n}: sparkstack~f64 rel ${r.rel.toExponential(2)} ${r.ok ? 'ok' : 'BAD (' + r.why + ')'}`);
+    } catch (e) {
+      lines.push(`prefill len ${n}: error ${e.message.split('\n')[0]}`);
+    }
+  }
+  if (row.tokens && !row.tokens.ok && row.lc) {
+    const ids = PROMPT.concat(row.lc.slice(0, row.tokens.at));
+    try {
+      const ss = sparkstackGenerate(bin, dir, ids, 1);
+      const refLogits = Array.from(ref.forward(ids));
+      const r = compareLogits(ss.last_logits, refLogits);
+      const sorted = refLogits.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0]);
+      lines.push(`prefill of prompt + llama.cpp tokens[0..${row.tokens.at}) (${ids.length} ids): sparkstack~f64 rel ` +
+        `${r.rel.toExponential(2)} ${r.ok ? 'ok' : 'BAD'}; prefill argmax ${ss.output_ids[0]} (f64 top2: ${sorted[0][1]}=${sorted[0][0].toFixed(5)}, ` +
+        `${sorted[1][1]}=${sorted[1][0].toFixed(5)})` + (r.ok && ss.output_ids[0] === sorted[0][1] ? ' => prefill right, decode path wrong' : ''));
+    } catch (e) {
+      lines.push(`divergence prefill: error ${e.message.split('\n')[0]}`);
+    }
+  }
+  return lines;
+}
+
+// Self-test of the safetensors BF16/F16 decoders on bit patterns whose values the IEEE/bfloat16
+// definitions fix (1.0, -2.5, 2^-133 subnormal bf16; 1.0, -2.0, 65504, 2^-24 subnormal f16, -0.0).
+function checkDecoders(work) {
+  const cases = {
+    BF16: [[0x3f80, 1.0], [0xc020, -2.5], [0x0001, 2 ** -133], [0x4049, 3.140625]],
+    F16: [[0x3c00, 1.0], [0xc000, -2.0], [0x7bff, 65504], [0x0001, 2 ** -24], [0x3555, 0.333251953125]],
+  };
+  const header = {};
+  const bufs = [];
+  let off = 0;
+  for (const [dt, pairs] of Object.entries(cases)) {
+    const b = Buffer.alloc(pairs.length * 2);
+    pairs.forEach(([bits], i) => b.writeUInt16LE(bits, i * 2));
+    header[dt] = { dtype: dt, shape: [pairs.length], data_offsets: [off, off + b.length] };
+    off += b.length;
+    bufs.push(b);
+  }
+  let json = JSON.stringify(header);
+  while (json.length % 8) json += ' ';
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  const file = path.join(work, 'decoders.safetensors');
+  fs.writeFileSync(file, Buffer.concat([len, Buffer.from(json), ...bufs]));
+  const st = readSafetensors(file);
+  const errors = [];
+  for (const [dt, pairs] of Object.entries(cases)) {
+    pairs.forEach(([bits, want], i) => {
+      const got = st.get(dt).data[i];
+      if (got !== Math.fround(want)) errors.push(`${dt} 0x${bits.toString(16)}: got ${got}, want ${want}`);
+    });
+  }
+  return errors;
+}
+
 function pad(s, n) { s = String(s); return s.length >= n ? s : s + ' '.repeat(n - s.length); }
 
 async function main() {
@@ -121,17 +213,27 @@ async function main() {
   const { runLlamaCpp } = await import('./run_llamacpp.mjs');
   const work = o.workdir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'llamacpp-conf-'));
   fs.mkdirSync(work, { recursive: true });
-  const configs = o.only ? CONFIGS.filter((c) => o.only.includes(c.name)) : CONFIGS;
+  // Self-test only: a BF16 checkpoint exercises the converter's BF16 path (sparkstack's make-tiny-model
+  // is asked for f32 in the main check).
+  const all = o.selfTest ? CONFIGS.concat([{ ...CONFIGS[0], name: 'llama-gqa4-bf16', dtype: 'bf16', seed: 21 }]) : CONFIGS;
+  const configs = o.only ? all.filter((c) => o.only.includes(c.name)) : all;
   const rows = [];
   let failed = 0;
+  if (o.selfTest) {
+    const errors = checkDecoders(work);
+    rows.push({ name: 'bf16/f16 decoders', ok: errors.length === 0, error: errors.join('; '),
+      refLogits: { rel: NaN }, refTokens: { ok: errors.length === 0, at: -1 } });
+    if (errors.length) failed++;
+  }
   for (const c of configs) {
     const dir = path.join(work, c.name);
     const gguf = path.join(work, `${c.name}.gguf`);
     const row = { name: c.name };
     try {
       fs.rmSync(dir, { recursive: true, force: true });
-      if (o.selfTest) makeCheckpoint({ ...c, out: dir, dtype: 'f32' });
+      if (o.selfTest) makeCheckpoint({ ...c, out: dir, dtype: c.dtype ?? 'f32' });
       else makeWithSparkstack(o.sparkstack, c, dir);
+      if (c.ropeScaling === 'llama3') sharpenRopeScaling(dir);
       convert(dir, gguf);
       const lc = await runLlamaCpp({ model: gguf, promptIds: PROMPT, maxTokens: MAX_TOKENS, nodeModules: o.nodeModules });
       const ref = new ReferenceModel(dir).generate(PROMPT, MAX_TOKENS);
@@ -140,16 +242,13 @@ async function main() {
       row.refLogits = compareLogits(lc.last_logits, ref.last_logits);
       row.refTokens = compareTokens(lc.output_ids, ref.output_ids);
       if (!o.selfTest) {
-        const ss = runJson(o.sparkstack, ['generate', '--model', dir, '--prompt-ids', PROMPT.join(','),
-          '--max-tokens', String(MAX_TOKENS), '--json'], 'sparkstack generate');
-        if (!Array.isArray(ss.last_logits) || !Array.isArray(ss.output_ids)) {
-          throw new Error(`sparkstack generate JSON lacks last_logits/output_ids arrays: keys ${Object.keys(ss)}`);
-        }
+        const ss = sparkstackGenerate(o.sparkstack, dir, PROMPT, MAX_TOKENS);
         row.logits = compareLogits(ss.last_logits, lc.last_logits);
         row.tokens = compareTokens(ss.output_ids, lc.output_ids);
         row.ssVsRef = compareLogits(ss.last_logits, ref.last_logits);
         row.ok = row.logits.ok && row.tokens.ok && row.refLogits.ok && row.refTokens.ok;
         row.ss = ss.output_ids; row.lc = lc.output_ids;
+        if (!row.ok && row.refLogits.ok && row.refTokens.ok) row.triage = triage(o.sparkstack, dir, new ReferenceModel(dir), row);
       } else {
         row.ok = row.refLogits.ok && row.refTokens.ok;
         row.lc = lc.output_ids; row.ref = ref.output_ids;
@@ -189,6 +288,7 @@ async function main() {
     }
     if (r.logits && !r.logits.ok) console.log(`  sparkstack vs llama.cpp logits: ${r.logits.why}`);
     if (r.tokens && !r.tokens.ok) console.log(`  sparkstack vs llama.cpp tokens: ${r.tokens.why}\n    sparkstack: ${r.ss}\n    llama.cpp:  ${r.lc}`);
+    if (r.triage) for (const l of r.triage) console.log(`  triage: ${l}`);
   }
   if (!o.keep && !o.workdir) fs.rmSync(work, { recursive: true, force: true });
   else console.log(`\nartifacts kept in ${work}`);
