@@ -1,0 +1,277 @@
+#include "kernels/cpu/nvfp4_linear.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "runtime/core/float8.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define SPARKSTACK_NVFP4_X86 1
+#endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#endif
+
+namespace sparkstack::kernels {
+namespace {
+
+constexpr int64_t kBlock = 16;
+
+// All 256 E4M3 values, so decoding a scale is one load.
+struct E4M3Table {
+  float values[256];
+  E4M3Table() {
+    for (int i = 0; i < 256; ++i) values[i] = E4M3ToFloat(static_cast<uint8_t>(i));
+  }
+};
+const E4M3Table& ScaleTable() {
+  static const E4M3Table table;
+  return table;
+}
+
+// Decodes row `r` of W into `row` as e2m1 * block_scale (exact in f32: 2 + 4 significant bits).
+void DecodeRowScalar(const uint8_t* codes, const uint8_t* scales, int64_t k, float* row) {
+  const float* table = ScaleTable().values;
+  for (int64_t b = 0; b < k / kBlock; ++b) {
+    const float s = table[scales[b]];
+    const uint8_t* bytes = codes + b * (kBlock / 2);
+    float* out = row + b * kBlock;
+    for (int i = 0; i < kBlock / 2; ++i) {
+      out[2 * i] = kE2M1Values[bytes[i] & 0xf] * s;
+      out[2 * i + 1] = kE2M1Values[bytes[i] >> 4] * s;
+    }
+  }
+}
+
+float DotScalar(const float* a, const float* b, int64_t count) {
+  float partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    for (int j = 0; j < 8; ++j) partial[j] += a[i + j] * b[i + j];
+  }
+  float sum = ((partial[0] + partial[4]) + (partial[1] + partial[5])) +
+              ((partial[2] + partial[6]) + (partial[3] + partial[7]));
+  for (; i < count; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+void ColumnsScalar(const float* x, int64_t m, int64_t k, const uint8_t* codes,
+                   const uint8_t* scales, float global_scale, int64_t n, int64_t n_begin,
+                   int64_t n_end, float* y) {
+  std::vector<float> row(k);
+  for (int64_t r = n_begin; r < n_end; ++r) {
+    DecodeRowScalar(codes + r * (k / 2), scales + r * (k / kBlock), k, row.data());
+    for (int64_t i = 0; i < m; ++i) y[i * n + r] = DotScalar(x + i * k, row.data(), k) * global_scale;
+  }
+}
+
+#if SPARKSTACK_NVFP4_X86
+// 2 * e2m1 magnitude as signed bytes, indexed by code: exact integers, halved via the scale.
+__attribute__((target("avx2,fma"))) inline __m128i TwiceE2M1Lut() {
+  return _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+}
+
+__attribute__((target("avx2,fma"))) float HorizontalSum(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v);
+  __m128 hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+  return _mm_cvtss_f32(lo);
+}
+
+__attribute__((target("avx2,fma"))) void DecodeRowAvx2(const uint8_t* codes,
+                                                        const uint8_t* scales, int64_t k,
+                                                        float* row) {
+  const float* table = ScaleTable().values;
+  const __m128i lut = TwiceE2M1Lut();
+  const __m128i low_mask = _mm_set1_epi8(0x0f);
+  for (int64_t b = 0; b < k / kBlock; ++b) {
+    // 8 bytes = 16 codes; interleave low and high nibbles to restore element order.
+    const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + b * 8));
+    const __m128i lo = _mm_and_si128(bytes, low_mask);
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low_mask);
+    const __m128i ordered = _mm_unpacklo_epi8(lo, hi);
+    const __m128i twice = _mm_shuffle_epi8(lut, ordered);
+    const __m256 s = _mm256_set1_ps(table[scales[b]] * 0.5f);  // exact: power-of-two factor
+    const __m256 v0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(twice));
+    const __m256 v1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(twice, 8)));
+    _mm256_storeu_ps(row + b * kBlock, _mm256_mul_ps(v0, s));
+    _mm256_storeu_ps(row + b * kBlock + 8, _mm256_mul_ps(v1, s));
+  }
+}
+
+// k is a multiple of 16, so two 8-wide steps per block never leave a tail.
+__attribute__((target("avx2,fma"))) void ColumnsAvx2(const float* x, int64_t m, int64_t k,
+                                                     const uint8_t* codes, const uint8_t* scales,
+                                                     float global_scale, int64_t n,
+                                                     int64_t n_begin, int64_t n_end, float* y) {
+  std::vector<float> row(k);
+  for (int64_t r = n_begin; r < n_end; ++r) {
+    DecodeRowAvx2(codes + r * (k / 2), scales + r * (k / kBlock), k, row.data());
+    const float* w = row.data();
+    int64_t i = 0;
+    for (; i + 4 <= m; i += 4) {  // four x rows share each weight load
+      const float* x0 = x + i * k;
+      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+      __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+      __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+      __m256 b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+      for (int64_t c = 0; c < k; c += 16) {
+        const __m256 w0 = _mm256_loadu_ps(w + c);
+        const __m256 w1 = _mm256_loadu_ps(w + c + 8);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + c), w0, a0);
+        b0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + c + 8), w1, b0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k + c), w0, a1);
+        b1 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k + c + 8), w1, b1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + 2 * k + c), w0, a2);
+        b2 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + 2 * k + c + 8), w1, b2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + 3 * k + c), w0, a3);
+        b3 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + 3 * k + c + 8), w1, b3);
+      }
+      y[i * n + r] = HorizontalSum(_mm256_add_ps(a0, b0)) * global_scale;
+      y[(i + 1) * n + r] = HorizontalSum(_mm256_add_ps(a1, b1)) * global_scale;
+      y[(i + 2) * n + r] = HorizontalSum(_mm256_add_ps(a2, b2)) * global_scale;
+      y[(i + 3) * n + r] = HorizontalSum(_mm256_add_ps(a3, b3)) * global_scale;
+    }
+    for (; i < m; ++i) {
+      const float* xi = x + i * k;
+      __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
+      for (int64_t c = 0; c < k; c += 16) {
+        a = _mm256_fmadd_ps(_mm256_loadu_ps(xi + c), _mm256_loadu_ps(w + c), a);
+        b = _mm256_fmadd_ps(_mm256_loadu_ps(xi + c + 8), _mm256_loadu_ps(w + c + 8), b);
+      }
+      y[i * n + r] = HorizontalSum(_mm256_add_ps(a, b)) * global_scale;
+    }
+  }
+}
+
+bool CpuHasAvx2() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+}
+#endif  // SPARKSTACK_NVFP4_X86
+
+#if defined(__aarch64__)
+void DecodeRowNeon(const uint8_t* codes, const uint8_t* scales, int64_t k, float* row) {
+  const float* table = ScaleTable().values;
+  static const int8_t kTwice[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+  const int8x16_t lut = vld1q_s8(kTwice);
+  for (int64_t b = 0; b < k / kBlock; ++b) {
+    const uint8x8_t bytes = vld1_u8(codes + b * 8);
+    const uint8x8_t lo = vand_u8(bytes, vdup_n_u8(0x0f));
+    const uint8x8_t hi = vshr_n_u8(bytes, 4);
+    const uint8x8x2_t zipped = vzip_u8(lo, hi);
+    const uint8x16_t ordered = vcombine_u8(zipped.val[0], zipped.val[1]);
+    const int8x16_t twice = vqtbl1q_s8(lut, ordered);
+    const int16x8_t h0 = vmovl_s8(vget_low_s8(twice));
+    const int16x8_t h1 = vmovl_s8(vget_high_s8(twice));
+    const float32x4_t s = vdupq_n_f32(table[scales[b]] * 0.5f);
+    float* out = row + b * kBlock;
+    vst1q_f32(out, vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(h0))), s));
+    vst1q_f32(out + 4, vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_high_s16(h0))), s));
+    vst1q_f32(out + 8, vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(h1))), s));
+    vst1q_f32(out + 12, vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_high_s16(h1))), s));
+  }
+}
+
+void ColumnsNeon(const float* x, int64_t m, int64_t k, const uint8_t* codes,
+                 const uint8_t* scales, float global_scale, int64_t n, int64_t n_begin,
+                 int64_t n_end, float* y) {
+  std::vector<float> row(k);
+  for (int64_t r = n_begin; r < n_end; ++r) {
+    DecodeRowNeon(codes + r * (k / 2), scales + r * (k / kBlock), k, row.data());
+    const float* w = row.data();
+    for (int64_t i = 0; i < m; ++i) {
+      const float* xi = x + i * k;
+      float32x4_t acc[4] = {vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0)};
+      for (int64_t c = 0; c < k; c += 16) {
+        for (int j = 0; j < 4; ++j) {
+          acc[j] = vfmaq_f32(acc[j], vld1q_f32(xi + c + 4 * j), vld1q_f32(w + c + 4 * j));
+        }
+      }
+      const float32x4_t sum = vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3]));
+      y[i * n + r] = vaddvq_f32(sum) * global_scale;
+    }
+  }
+}
+#endif  // __aarch64__
+
+using ColumnsFn = void (*)(const float*, int64_t, int64_t, const uint8_t*, const uint8_t*, float,
+                           int64_t, int64_t, int64_t, float*);
+
+ColumnsFn ColumnsFor(Nvfp4CpuPath path) {
+  switch (path) {
+    case Nvfp4CpuPath::kScalar:
+      return ColumnsScalar;
+    case Nvfp4CpuPath::kAvx2:
+#if SPARKSTACK_NVFP4_X86
+      if (CpuHasAvx2()) return ColumnsAvx2;
+#endif
+      return nullptr;
+    case Nvfp4CpuPath::kNeon:
+#if defined(__aarch64__)
+      return ColumnsNeon;
+#else
+      return nullptr;
+#endif
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+Nvfp4CpuPath BestNvfp4CpuPath() {
+  if (ColumnsFor(Nvfp4CpuPath::kAvx2) != nullptr) return Nvfp4CpuPath::kAvx2;
+  if (ColumnsFor(Nvfp4CpuPath::kNeon) != nullptr) return Nvfp4CpuPath::kNeon;
+  return Nvfp4CpuPath::kScalar;
+}
+
+const char* Nvfp4CpuPathName(Nvfp4CpuPath path) {
+  switch (path) {
+    case Nvfp4CpuPath::kScalar:
+      return "scalar";
+    case Nvfp4CpuPath::kAvx2:
+      return "avx2";
+    case Nvfp4CpuPath::kNeon:
+      return "neon";
+  }
+  return "unknown";
+}
+
+bool Nvfp4LinearF32WithPath(Nvfp4CpuPath path, const float* x, int64_t m, int64_t k,
+                            const uint8_t* codes, const uint8_t* block_scales,
+                            float global_scale, int64_t n, float* y) {
+  const ColumnsFn fn = ColumnsFor(path);
+  if (fn == nullptr) return false;
+  fn(x, m, k, codes, block_scales, global_scale, n, 0, n, y);
+  return true;
+}
+
+void Nvfp4LinearF32(const float* x, int64_t m, int64_t k, const uint8_t* codes,
+                    const uint8_t* block_scales, float global_scale, int64_t n, float* y,
+                    int threads) {
+  static const ColumnsFn fn = ColumnsFor(BestNvfp4CpuPath());
+  // Below ~1M multiply-adds a thread costs more than it saves.
+  const int64_t work = m * n * k;
+  threads = static_cast<int>(std::clamp<int64_t>(std::min<int64_t>(threads, work >> 20), 1,
+                                                 std::max<int64_t>(n, 1)));
+  if (threads <= 1) {
+    fn(x, m, k, codes, block_scales, global_scale, n, 0, n, y);
+    return;
+  }
+  std::vector<std::thread> workers;
+  const int64_t chunk = (n + threads - 1) / threads;
+  for (int t = 0; t < threads; ++t) {
+    const int64_t begin = t * chunk;
+    const int64_t end = std::min(n, begin + chunk);
+    if (begin >= end) break;
+    workers.emplace_back(fn, x, m, k, codes, block_scales, global_scale, n, begin, end, y);
+  }
+  for (auto& worker : workers) worker.join();
+}
+
+}  // namespace sparkstack::kernels
