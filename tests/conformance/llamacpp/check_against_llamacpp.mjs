@@ -244,7 +244,16 @@ async function main() {
       if (!o.selfTest) {
         const ss = sparkstackGenerate(o.sparkstack, dir, PROMPT, MAX_TOKENS);
         row.logits = compareLogits(ss.last_logits, lc.last_logits);
-        row.tokens = compareTokens(ss.output_ids, lc.output_ids);
+        // sparkstack may legitimately stop early at EOS; llama.cpp's runner never stops. Then the
+        // shorter stream must be a prefix of llama.cpp's and end with an EOS id from config.json.
+        const eos = [].concat(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).eos_token_id ?? []);
+        const stoppedAtEos = ss.output_ids.length < MAX_TOKENS && ss.output_ids.length > 0 &&
+          eos.includes(ss.output_ids[ss.output_ids.length - 1]);
+        row.tokens = compareTokens(ss.output_ids, stoppedAtEos ? lc.output_ids.slice(0, ss.output_ids.length) : lc.output_ids);
+        if (stoppedAtEos) row.note = `sparkstack stopped at EOS after ${ss.output_ids.length} tokens`;
+        if (Array.isArray(ss.prompt_ids) && ss.prompt_ids.join(',') !== PROMPT.join(',')) {
+          throw new Error(`sparkstack generate echoed prompt_ids ${ss.prompt_ids} but was given ${PROMPT}`);
+        }
         row.ssVsRef = compareLogits(ss.last_logits, ref.last_logits);
         row.ok = row.logits.ok && row.tokens.ok && row.refLogits.ok && row.refTokens.ok;
         row.ss = ss.output_ids; row.lc = lc.output_ids;
@@ -274,7 +283,7 @@ async function main() {
     console.log(`${pad('config', 20)} ${pad('ss~llama.cpp rel', 17)} ${pad('ss~f64 rel', 11)} ${pad('llama.cpp~f64', 14)} ${pad('tokens', 8)} result`);
     for (const r of rows) {
       console.log(`${pad(r.name, 20)} ${pad(fmt(r.logits), 17)} ${pad(fmt(r.ssVsRef), 11)} ${pad(fmt(r.refLogits), 14)} ` +
-        `${pad(r.tokens ? (r.tokens.ok ? 'same' : `@${r.tokens.at}`) : '-', 8)} ${r.ok ? 'PASS' : 'FAIL'}`);
+        `${pad(r.tokens ? (r.tokens.ok ? 'same' : `@${r.tokens.at}`) : '-', 8)} ${r.ok ? 'PASS' : 'FAIL'}${r.note ? '  (' + r.note + ')' : ''}`);
     }
   }
   for (const r of rows) {

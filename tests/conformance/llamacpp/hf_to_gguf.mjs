@@ -75,6 +75,20 @@ export function readSafetensors(file) {
   return tensors;
 }
 
+// model.safetensors, or the shards listed by model.safetensors.index.json.
+export function readCheckpointTensors(hfDir) {
+  const single = path.join(hfDir, 'model.safetensors');
+  if (fs.existsSync(single)) return readSafetensors(single);
+  const indexFile = path.join(hfDir, 'model.safetensors.index.json');
+  if (!fs.existsSync(indexFile)) throw new Error(`${hfDir}: neither model.safetensors nor model.safetensors.index.json exists`);
+  const index = JSON.parse(fs.readFileSync(indexFile, 'utf8'));
+  const all = new Map();
+  for (const shard of new Set(Object.values(index.weight_map ?? {}))) {
+    for (const [name, t] of readSafetensors(path.join(hfDir, shard))) all.set(name, t);
+  }
+  return all;
+}
+
 // ---------------------------------------------------------------- GGUF writing
 
 const GGUF = { U32: 4, I32: 5, F32: 6, BOOL: 7, STRING: 8, ARRAY: 9, U64: 10 };
@@ -250,13 +264,13 @@ export function convert(hfDir, outFile) {
     throw new Error(`${configPath}: rope_scaling type ${ropeType} not supported for ${arch} (only llama3 on llama)`);
   }
 
-  const st = readSafetensors(path.join(hfDir, 'model.safetensors'));
+  const st = readCheckpointTensors(hfDir);
   const used = new Set();
   const get = (name, shape) => {
     const t = st.get(name);
-    if (!t) throw new Error(`${hfDir}/model.safetensors: missing tensor ${name}`);
+    if (!t) throw new Error(`${hfDir}/checkpoint: missing tensor ${name}`);
     if (shape && (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
-      throw new Error(`${hfDir}/model.safetensors: tensor ${name} has shape [${t.shape}], expected [${shape}]`);
+      throw new Error(`${hfDir}/checkpoint: tensor ${name} has shape [${t.shape}], expected [${shape}]`);
     }
     used.add(name);
     return t;
@@ -299,7 +313,7 @@ export function convert(hfDir, outFile) {
     add(b + 'ffn_down.weight', get(p + 'mlp.down_proj.weight', [hidden, ffn]));
   }
   const unused = [...st.keys()].filter((n) => !used.has(n) && !n.endsWith('rotary_emb.inv_freq'));
-  if (unused.length) throw new Error(`${hfDir}/model.safetensors: tensors not understood by the converter: ${unused.join(', ')}`);
+  if (unused.length) throw new Error(`${hfDir}/checkpoint: tensors not understood by the converter: ${unused.join(', ')}`);
 
   const v = dummyVocab(vocab);
   const U32 = GGUF.U32, F32 = GGUF.F32;

@@ -9,7 +9,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { readSafetensors } from './hf_to_gguf.mjs';
+import { readCheckpointTensors } from './hf_to_gguf.mjs';
 
 function invFreqs(cfg, hd) {
   const base = cfg.rope_theta ?? 10000.0;
@@ -58,7 +58,7 @@ function matvec(W, rows, cols, x) {
 export class ReferenceModel {
   constructor(hfDir) {
     this.cfg = JSON.parse(fs.readFileSync(path.join(hfDir, 'config.json'), 'utf8'));
-    const st = readSafetensors(path.join(hfDir, 'model.safetensors'));
+    const st = readCheckpointTensors(hfDir);
     this.w = (n) => {
       const t = st.get(n);
       if (!t) throw new Error(`reference: missing tensor ${n}`);
