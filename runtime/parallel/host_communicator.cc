@@ -1,0 +1,500 @@
+#include "runtime/parallel/host_communicator.h"
+
+#include <sched.h>
+#include <ucp/api/ucp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "runtime/core/status_macros.h"
+#include "runtime/parallel/reduce.h"
+
+namespace sparkstack {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Up to here the one-round direct exchange beats the ring's 2(N-1) rounds on 2-4 ranks.
+constexpr size_t kDefaultDirectMaxBytes = 256 << 10;
+// Ring steps are split into chunks so that summing one chunk overlaps receiving the next.
+constexpr size_t kRingChunkBytes = 512 << 10;
+// Tag = sender rank (high 16 bits) | per-pair sequence number (low 48 bits).
+constexpr int kTagRankShift = 48;
+constexpr uint64_t kTagSeqMask = (uint64_t{1} << kTagRankShift) - 1;
+constexpr ucp_tag_t kFullTagMask = ~ucp_tag_t{0};
+// Bound on tearing down (closing endpoints, cancelling requests) so a dead peer cannot hang it.
+constexpr std::chrono::milliseconds kTeardownTimeout{2000};
+
+std::string UcsError(ucs_status_t status) { return ucs_status_string(status); }
+
+struct Op {
+  void* request = nullptr;  // UCX request while in flight
+  int peer = -1;
+  bool is_recv = false;
+  bool done = false;
+  size_t expected = 0;
+  ucs_status_t post_error = UCS_OK;  // the post itself failed
+  ucp_tag_recv_info_t info{};
+};
+
+}  // namespace
+
+struct HostCommunicator::Impl {
+  struct PeerRef {
+    Impl* impl;
+    int peer;
+  };
+
+  int rank = 0;
+  int size = 1;
+  ucp_context_h context = nullptr;
+  ucp_worker_h worker = nullptr;
+  std::vector<ucp_ep_h> eps;
+  std::vector<PeerRef> peer_refs;        // sized once: UCX keeps pointers to the elements
+  std::vector<ucs_status_t> peer_error;  // UCS_OK while the endpoint is healthy
+  std::vector<uint64_t> send_seq;
+  std::vector<uint64_t> recv_seq;
+  std::vector<char> scratch;
+  std::vector<Op> ops;
+  size_t direct_max_bytes = kDefaultDirectMaxBytes;
+  // Per-operation state.
+  Clock::time_point deadline;
+  std::chrono::milliseconds timeout{10000};
+  const char* op_name = "";
+  absl::Status broken;  // first fatal error; the communicator refuses further calls
+
+  ~Impl();
+
+  static void OnPeerError(void* arg, ucp_ep_h ep, ucs_status_t status) {
+    auto* ref = static_cast<PeerRef*>(arg);
+    if (ref->impl->peer_error[ref->peer] == UCS_OK) ref->impl->peer_error[ref->peer] = status;
+  }
+
+  std::string Prefix() const {
+    return absl::StrCat(op_name, " (rank ", rank, " of ", size, ")");
+  }
+
+  absl::Status Begin(const char* name, std::chrono::milliseconds op_timeout) {
+    op_name = name;
+    if (!broken.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          Prefix(), ": communicator is unusable after an earlier error: ", broken.message()));
+    }
+    timeout = op_timeout;
+    deadline = Clock::now() + op_timeout;
+    ops.clear();
+    return absl::OkStatus();
+  }
+
+  absl::Status CheckPeer(int peer) const {
+    if (peer < 0 || peer >= size || peer == rank) {
+      return absl::InvalidArgumentError(absl::StrCat(Prefix(), ": peer rank ", peer,
+                                                     " is not another rank of [0, ", size, ")"));
+    }
+    return absl::OkStatus();
+  }
+
+  void PostSend(int peer, const void* data, size_t bytes) {
+    Op op;
+    op.peer = peer;
+    op.expected = bytes;
+    const ucp_tag_t tag = (uint64_t(rank) << kTagRankShift) | (send_seq[peer]++ & kTagSeqMask);
+    ucp_request_param_t param{};
+    ucs_status_ptr_t request = ucp_tag_send_nbx(eps[peer], data, bytes, tag, &param);
+    Finish(op, request);
+    ops.push_back(op);
+  }
+
+  void PostRecv(int peer, void* data, size_t bytes) {
+    Op op;
+    op.peer = peer;
+    op.is_recv = true;
+    op.expected = bytes;
+    const ucp_tag_t tag = (uint64_t(peer) << kTagRankShift) | (recv_seq[peer]++ & kTagSeqMask);
+    ucp_request_param_t param{};
+    // No immediate completion: UCX 1.13 does not report the received length for it, and the
+    // length check is what catches mismatched collective calls.
+    param.op_attr_mask = UCP_OP_ATTR_FLAG_NO_IMM_CMPL;
+    ucs_status_ptr_t request = ucp_tag_recv_nbx(worker, data, bytes, tag, kFullTagMask, &param);
+    Finish(op, request);
+    ops.push_back(op);
+  }
+
+  // Records an immediately completed or failed post; errors surface in Wait.
+  void Finish(Op& op, ucs_status_ptr_t request) {
+    if (request == nullptr) {
+      op.done = true;
+      if (!op.is_recv) op.info.length = op.expected;
+    } else if (UCS_PTR_IS_ERR(request)) {
+      op.done = true;
+      op.post_error = UCS_PTR_STATUS(request);  // reported by Wait
+    } else {
+      op.request = request;
+    }
+  }
+
+  absl::Status CheckCompleted(const Op& op, ucs_status_t status) {
+    if (status != UCS_OK) {
+      if (status == UCS_ERR_MESSAGE_TRUNCATED) {
+        return Fail(absl::DataLossError(absl::StrCat(Prefix(), ": rank ", op.peer,
+                                                     " sent more than the expected ", op.expected,
+                                                     " bytes (mismatched collective calls?)")));
+      }
+      return Fail(absl::UnavailableError(absl::StrCat(Prefix(), ": ", op.is_recv ? "receive from" : "send to",
+                                                      " rank ", op.peer, " failed: ", UcsError(status))));
+    }
+    if (op.is_recv && op.info.length != op.expected) {
+      return Fail(absl::DataLossError(absl::StrCat(Prefix(), ": rank ", op.peer, " sent ",
+                                                   op.info.length, " bytes, expected ", op.expected,
+                                                   " (mismatched collective calls?)")));
+    }
+    return absl::OkStatus();
+  }
+
+  // Progresses until ops[begin, end) complete, a peer fails, or the deadline passes.
+  absl::Status Wait(size_t begin, size_t end) {
+    unsigned idle = 0;
+    while (true) {
+      bool all_done = true;
+      for (size_t i = begin; i < end; ++i) {
+        Op& op = ops[i];
+        if (op.done) {
+          if (op.post_error != UCS_OK) SPARKSTACK_RETURN_IF_ERROR(CheckCompleted(op, op.post_error));
+          continue;
+        }
+        ucs_status_t status = ucp_request_check_status(op.request);
+        if (status == UCS_INPROGRESS) {
+          all_done = false;
+          continue;
+        }
+        if (op.is_recv) status = ucp_tag_recv_request_test(op.request, &op.info);
+        ucp_request_free(op.request);
+        op.request = nullptr;
+        op.done = true;
+        SPARKSTACK_RETURN_IF_ERROR(CheckCompleted(op, status));
+      }
+      if (all_done) {
+        for (size_t i = begin; i < end; ++i) {
+          if (ops[i].is_recv && ops[i].info.length != ops[i].expected) {
+            SPARKSTACK_RETURN_IF_ERROR(CheckCompleted(ops[i], UCS_OK));
+          }
+        }
+        return absl::OkStatus();
+      }
+      std::vector<int> waiting;
+      for (size_t i = begin; i < end; ++i) {
+        if (ops[i].done) continue;
+        const int peer = ops[i].peer;
+        if (peer_error[peer] != UCS_OK) {
+          return Fail(absl::UnavailableError(
+              absl::StrCat(Prefix(), ": lost the connection to rank ", peer, " (",
+                           UcsError(peer_error[peer]), "); did that process die?")));
+        }
+        if (std::find(waiting.begin(), waiting.end(), peer) == waiting.end()) waiting.push_back(peer);
+      }
+      if (Clock::now() >= deadline) {
+        std::sort(waiting.begin(), waiting.end());
+        return Fail(absl::DeadlineExceededError(
+            absl::StrCat(Prefix(), ": timed out after ", timeout.count(), " ms waiting for rank",
+                         waiting.size() > 1 ? "s " : " ", absl::StrJoin(waiting, ", "))));
+      }
+      // Busy-poll for latency, but yield now and then: ranks often outnumber cores in tests.
+      if (ucp_worker_progress(worker) == 0 && (++idle & 63) == 0) sched_yield();
+    }
+  }
+
+  absl::Status WaitAll() { return Wait(0, ops.size()); }
+
+  // Makes the communicator unusable: force-closes endpoints, cancels what is in flight.
+  absl::Status Fail(absl::Status status) {
+    broken = status;
+    std::vector<void*> pending;
+    for (Op& op : ops) {
+      if (op.request == nullptr) continue;
+      if (op.is_recv) ucp_request_cancel(worker, op.request);
+      pending.push_back(op.request);
+      op.request = nullptr;
+      op.done = true;
+    }
+    CloseEndpoints(UCP_EP_CLOSE_FLAG_FORCE);
+    DrainAndFree(pending);
+    return status;
+  }
+
+  void DrainAndFree(std::vector<void*>& requests) {
+    const auto until = Clock::now() + kTeardownTimeout;
+    while (Clock::now() < until) {
+      bool all_done = true;
+      for (void* request : requests) {
+        if (ucp_request_check_status(request) == UCS_INPROGRESS) all_done = false;
+      }
+      if (all_done) break;
+      ucp_worker_progress(worker);
+    }
+    for (void* request : requests) ucp_request_free(request);
+    requests.clear();
+  }
+
+  void CloseEndpoints(uint32_t flags) {
+    std::vector<void*> closing;
+    for (ucp_ep_h& ep : eps) {
+      if (ep == nullptr) continue;
+      ucp_request_param_t param{};
+      param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+      param.flags = flags;
+      ucs_status_ptr_t request = ucp_ep_close_nbx(ep, &param);
+      if (request != nullptr && UCS_PTR_IS_PTR(request)) closing.push_back(request);
+      ep = nullptr;
+    }
+    DrainAndFree(closing);
+  }
+
+  absl::Status DirectAllReduce(void* data, size_t count, DType dtype, size_t bytes);
+  absl::Status RingAllReduce(void* data, size_t count, DType dtype, size_t elem);
+};
+
+HostCommunicator::Impl::~Impl() {
+  if (worker != nullptr) {
+    CloseEndpoints(0);  // flush: lets the last messages reach peers before we go
+    ucp_worker_destroy(worker);
+  }
+  if (context != nullptr) ucp_cleanup(context);
+}
+
+absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Create(
+    const RendezvousOptions& options) {
+  SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<Rendezvous> rendezvous, Rendezvous::Join(options));
+  return Create(*rendezvous);
+}
+
+absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Create(Rendezvous& rendezvous) {
+  auto impl = std::make_unique<Impl>();
+  impl->rank = rendezvous.rank();
+  impl->size = rendezvous.world_size();
+  const std::string where = absl::StrCat("host communicator (rank ", impl->rank, " of ", impl->size, ")");
+
+  ucp_config_t* config = nullptr;
+  ucs_status_t status = ucp_config_read(nullptr, nullptr, &config);
+  if (status != UCS_OK) {
+    return absl::InternalError(absl::StrCat(where, ": reading the UCX configuration (UCX_* environment): ",
+                                            UcsError(status)));
+  }
+  ucp_params_t params{};
+  params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_ESTIMATED_NUM_EPS;
+  params.features = UCP_FEATURE_TAG;
+  params.estimated_num_eps = static_cast<size_t>(impl->size);
+  status = ucp_init(&params, config, &impl->context);
+  ucp_config_release(config);
+  if (status != UCS_OK) {
+    return absl::UnavailableError(absl::StrCat(where, ": ucp_init: ", UcsError(status)));
+  }
+  ucp_worker_params_t worker_params{};
+  worker_params.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
+  worker_params.thread_mode = UCS_THREAD_MODE_SINGLE;
+  status = ucp_worker_create(impl->context, &worker_params, &impl->worker);
+  if (status != UCS_OK) {
+    return absl::UnavailableError(absl::StrCat(where, ": ucp_worker_create: ", UcsError(status)));
+  }
+  ucp_address_t* address = nullptr;
+  size_t address_length = 0;
+  status = ucp_worker_get_address(impl->worker, &address, &address_length);
+  if (status != UCS_OK) {
+    return absl::UnavailableError(absl::StrCat(where, ": ucp_worker_get_address: ", UcsError(status)));
+  }
+  std::string blob(reinterpret_cast<const char*>(address), address_length);
+  ucp_worker_release_address(impl->worker, address);
+
+  SPARKSTACK_ASSIGN_OR_RETURN(std::vector<std::string> addresses, rendezvous.AllGather(blob));
+
+  const int n = impl->size;
+  impl->eps.assign(n, nullptr);
+  impl->peer_error.assign(n, UCS_OK);
+  impl->send_seq.assign(n, 0);
+  impl->recv_seq.assign(n, 0);
+  impl->peer_refs.reserve(n);
+  for (int p = 0; p < n; ++p) impl->peer_refs.push_back({impl.get(), p});
+  for (int p = 0; p < n; ++p) {
+    if (p == impl->rank) continue;
+    if (addresses[p].empty()) {
+      return absl::DataLossError(absl::StrCat(where, ": rank ", p, " published an empty UCX address"));
+    }
+    ucp_ep_params_t ep_params{};
+    ep_params.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
+                           UCP_EP_PARAM_FIELD_ERR_HANDLER;
+    ep_params.address = reinterpret_cast<const ucp_address_t*>(addresses[p].data());
+    ep_params.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+    ep_params.err_handler.cb = &Impl::OnPeerError;
+    ep_params.err_handler.arg = &impl->peer_refs[p];
+    status = ucp_ep_create(impl->worker, &ep_params, &impl->eps[p]);
+    if (status != UCS_OK) {
+      return absl::UnavailableError(
+          absl::StrCat(where, ": connecting to rank ", p, ": ucp_ep_create: ", UcsError(status)));
+    }
+  }
+  std::unique_ptr<HostCommunicator> comm(new HostCommunicator(std::move(impl)));
+  // Wire-up happens lazily in UCX; a barrier proves every pair can talk before we report success.
+  SPARKSTACK_RETURN_IF_ERROR(comm->Barrier());
+  return comm;
+}
+
+HostCommunicator::HostCommunicator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HostCommunicator::~HostCommunicator() = default;
+
+int HostCommunicator::rank() const { return impl_->rank; }
+int HostCommunicator::size() const { return impl_->size; }
+
+void HostCommunicator::set_direct_allreduce_max_bytes(size_t bytes) { impl_->direct_max_bytes = bytes; }
+
+absl::Status HostCommunicator::AllReduceSum(void* data, size_t count, DType dtype) {
+  Impl& s = *impl_;
+  SPARKSTACK_RETURN_IF_ERROR(s.Begin("all-reduce", timeout()));
+  SPARKSTACK_RETURN_IF_ERROR(CheckReducibleDType(dtype));
+  if (s.size == 1 || count == 0) return absl::OkStatus();
+  const size_t elem = DTypeByteSize(dtype, 1);
+  const size_t bytes = count * elem;
+  if (bytes <= s.direct_max_bytes) return s.DirectAllReduce(data, count, dtype, bytes);
+  return s.RingAllReduce(data, count, dtype, elem);
+}
+
+absl::Status HostCommunicator::Impl::DirectAllReduce(void* data, size_t count, DType dtype,
+                                                     size_t bytes) {
+  if (scratch.size() < bytes * (size - 1)) scratch.resize(bytes * (size - 1));
+  std::vector<const void*> inputs(size);
+  for (int p = 0, slot = 0; p < size; ++p) {
+    if (p == rank) {
+      inputs[p] = data;
+      continue;
+    }
+    char* buffer = scratch.data() + bytes * slot++;
+    inputs[p] = buffer;
+    PostRecv(p, buffer, bytes);
+  }
+  for (int p = 0; p < size; ++p) {
+    if (p != rank) PostSend(p, data, bytes);
+  }
+  SPARKSTACK_RETURN_IF_ERROR(WaitAll());
+  SumInOrder(data, inputs.data(), size, count, dtype);
+  return absl::OkStatus();
+}
+
+absl::Status HostCommunicator::Impl::RingAllReduce(void* data, size_t count, DType dtype,
+                                                   size_t elem) {
+  char* base = static_cast<char*>(data);
+  const size_t seg_elems = (count + size - 1) / size;
+  auto seg_begin = [&](int s) { return std::min(count, seg_elems * s); };
+  auto seg_end = [&](int s) { return std::min(count, seg_elems * (s + 1)); };
+  const size_t chunk_elems = std::max<size_t>(1, kRingChunkBytes / elem);
+  const int right = (rank + 1) % size;
+  const int left = (rank + size - 1) % size;
+  if (scratch.size() < seg_elems * elem) scratch.resize(seg_elems * elem);
+
+  // Reduce-scatter: after step k, segment (rank - k - 1) holds the sum of k + 2 ranks.
+  for (int step = 0; step < size - 1; ++step) {
+    const int send_seg = (rank - step + 2 * size) % size;
+    const int recv_seg = (rank - step - 1 + 2 * size) % size;
+    ops.clear();
+    const size_t rb = seg_begin(recv_seg), re = seg_end(recv_seg);
+    for (size_t c = rb; c < re; c += chunk_elems) {
+      PostRecv(left, scratch.data() + (c - rb) * elem, (std::min(re, c + chunk_elems) - c) * elem);
+    }
+    const size_t recv_ops = ops.size();
+    const size_t sb = seg_begin(send_seg), se = seg_end(send_seg);
+    for (size_t c = sb; c < se; c += chunk_elems) {
+      PostSend(right, base + c * elem, (std::min(se, c + chunk_elems) - c) * elem);
+    }
+    size_t i = 0;
+    for (size_t c = rb; c < re; c += chunk_elems, ++i) {
+      SPARKSTACK_RETURN_IF_ERROR(Wait(i, i + 1));
+      SumInto(base + c * elem, scratch.data() + (c - rb) * elem, std::min(re, c + chunk_elems) - c,
+              dtype);
+    }
+    SPARKSTACK_RETURN_IF_ERROR(Wait(recv_ops, ops.size()));
+  }
+  // All-gather: rank owns the finished segment (rank + 1); pass finished segments to the right.
+  for (int step = 0; step < size - 1; ++step) {
+    const int send_seg = (rank + 1 - step + 2 * size) % size;
+    const int recv_seg = (rank - step + 2 * size) % size;
+    ops.clear();
+    const size_t rb = seg_begin(recv_seg), re = seg_end(recv_seg);
+    for (size_t c = rb; c < re; c += chunk_elems) {
+      PostRecv(left, base + c * elem, (std::min(re, c + chunk_elems) - c) * elem);
+    }
+    const size_t sb = seg_begin(send_seg), se = seg_end(send_seg);
+    for (size_t c = sb; c < se; c += chunk_elems) {
+      PostSend(right, base + c * elem, (std::min(se, c + chunk_elems) - c) * elem);
+    }
+    SPARKSTACK_RETURN_IF_ERROR(WaitAll());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HostCommunicator::AllGather(const void* in, void* out, size_t count, DType dtype) {
+  Impl& s = *impl_;
+  SPARKSTACK_RETURN_IF_ERROR(s.Begin("all-gather", timeout()));
+  const size_t bytes = DTypeByteSize(dtype, static_cast<int64_t>(count));
+  char* base = static_cast<char*>(out);
+  char* mine = base + bytes * s.rank;
+  if (in != mine && bytes > 0) std::memmove(mine, in, bytes);
+  if (s.size == 1) return absl::OkStatus();
+  for (int p = 0; p < s.size; ++p) {
+    if (p != s.rank) s.PostRecv(p, base + bytes * p, bytes);
+  }
+  for (int p = 0; p < s.size; ++p) {
+    if (p != s.rank) s.PostSend(p, mine, bytes);
+  }
+  return s.WaitAll();
+}
+
+absl::Status HostCommunicator::Broadcast(void* data, size_t bytes, int root) {
+  Impl& s = *impl_;
+  SPARKSTACK_RETURN_IF_ERROR(s.Begin("broadcast", timeout()));
+  if (root < 0 || root >= s.size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(s.Prefix(), ": root ", root, " is not a rank of [0, ", s.size, ")"));
+  }
+  if (s.size == 1) return absl::OkStatus();
+  if (s.rank == root) {
+    for (int p = 0; p < s.size; ++p) {
+      if (p != root) s.PostSend(p, data, bytes);
+    }
+  } else {
+    s.PostRecv(root, data, bytes);
+  }
+  return s.WaitAll();
+}
+
+absl::Status HostCommunicator::Send(const void* data, size_t bytes, int peer) {
+  Impl& s = *impl_;
+  SPARKSTACK_RETURN_IF_ERROR(s.Begin("send", timeout()));
+  SPARKSTACK_RETURN_IF_ERROR(s.CheckPeer(peer));
+  s.PostSend(peer, data, bytes);
+  return s.WaitAll();
+}
+
+absl::Status HostCommunicator::Recv(void* data, size_t bytes, int peer) {
+  Impl& s = *impl_;
+  SPARKSTACK_RETURN_IF_ERROR(s.Begin("recv", timeout()));
+  SPARKSTACK_RETURN_IF_ERROR(s.CheckPeer(peer));
+  s.PostRecv(peer, data, bytes);
+  return s.WaitAll();
+}
+
+absl::Status HostCommunicator::Barrier() {
+  Impl& s = *impl_;
+  SPARKSTACK_RETURN_IF_ERROR(s.Begin("barrier", timeout()));
+  if (s.size == 1) return absl::OkStatus();
+  static char dummy[1];
+  for (int p = 0; p < s.size; ++p) {
+    if (p != s.rank) s.PostRecv(p, dummy, 0);
+  }
+  for (int p = 0; p < s.size; ++p) {
+    if (p != s.rank) s.PostSend(p, dummy, 0);
+  }
+  return s.WaitAll();
+}
+
+}  // namespace sparkstack

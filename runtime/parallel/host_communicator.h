@@ -1,0 +1,63 @@
+// HostCommunicator: Communicator for host memory over UCX (ucp tag messages). Used by the CPU
+// backend, tests, and small control payloads such as the StepPlan.
+//
+// Transport: whatever UCX selects from UCX_TLS (unset: shared memory between processes on one
+// machine, TCP or RDMA verbs across machines). Tests that must cross a network interface set
+// UCX_TLS=tcp. Endpoints use UCX's peer error handling, so a peer that dies turns the pending
+// operations that involve it into Unavailable errors naming its rank; anything else that stalls
+// ends with DeadlineExceeded after timeout().
+//
+// Algorithms (all ranks get bitwise-identical results):
+//   AllReduceSum  small messages: direct exchange (every rank sends its buffer to every other and
+//                 sums all N buffers in rank order: one network round, the latency path decode
+//                 uses every layer); large: ring reduce-scatter + all-gather in pipelined chunks.
+//                 f16/bf16 are added in f32 and rounded once per step.
+//   AllGather, Broadcast, Barrier: direct (every rank talks to every other; N is 2-4 here).
+// Messages are tagged with the sender's rank and a per-pair sequence number, so a message can
+// never be matched by the wrong operation; a length mismatch is an error naming both sizes.
+#ifndef SPARKSTACK_RUNTIME_PARALLEL_HOST_COMMUNICATOR_H_
+#define SPARKSTACK_RUNTIME_PARALLEL_HOST_COMMUNICATOR_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "runtime/parallel/communicator.h"
+#include "runtime/parallel/rendezvous.h"
+
+namespace sparkstack {
+
+class HostCommunicator final : public Communicator {
+ public:
+  // Collective over every rank of `rendezvous`: creates a UCX worker, exchanges worker addresses
+  // through the rendezvous, connects to every peer and checks the connections with a barrier.
+  // The rendezvous may be used again afterwards (e.g. for the NCCL id).
+  static absl::StatusOr<std::unique_ptr<HostCommunicator>> Create(Rendezvous& rendezvous);
+  // Convenience: Rendezvous::Join(options) then Create.
+  static absl::StatusOr<std::unique_ptr<HostCommunicator>> Create(const RendezvousOptions& options);
+
+  ~HostCommunicator() override;
+
+  int rank() const override;
+  int size() const override;
+
+  absl::Status AllReduceSum(void* data, size_t count, DType dtype) override;
+  absl::Status AllGather(const void* in, void* out, size_t count, DType dtype) override;
+  absl::Status Broadcast(void* data, size_t bytes, int root) override;
+  absl::Status Send(const void* data, size_t bytes, int peer) override;
+  absl::Status Recv(void* data, size_t bytes, int peer) override;
+  absl::Status Barrier() override;
+
+  // All-reduce messages up to this many bytes use the direct exchange; larger ones the ring.
+  // Exposed for tests and the benchmark (to exercise both paths at any size).
+  void set_direct_allreduce_max_bytes(size_t bytes);
+
+  struct Impl;  // UCX state; public only so the .cc's callbacks can name it.
+
+ private:
+  explicit HostCommunicator(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sparkstack
+
+#endif  // SPARKSTACK_RUNTIME_PARALLEL_HOST_COMMUNICATOR_H_

@@ -1,0 +1,317 @@
+// HostCommunicator over real processes on loopback: every collective against a float64 (or exact
+// integer) reference computed here, odd sizes, 2-4 ranks, both all-reduce algorithms, and the
+// failure paths (timeouts, a peer killed mid-collective, mismatched sizes).
+#include "runtime/parallel/host_communicator.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/core/half.h"
+#include "runtime/parallel/local_communicator.h"
+#include "tests/unit/parallel/rank_processes.h"
+
+namespace sparkstack {
+namespace {
+
+using ::sparkstack::testing::RankResult;
+using ::sparkstack::testing::RunCommunicatorRanks;
+using ::testing::AnyOf;
+using ::testing::HasSubstr;
+
+constexpr auto kLimit = std::chrono::milliseconds(60000);
+
+uint64_t SplitMix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// Rank r's input element i, as the double its stored dtype value represents.
+double InputValue(uint64_t seed, int rank, size_t i, DType dtype) {
+  const uint64_t bits = SplitMix(seed ^ (uint64_t(rank) << 40) ^ i);
+  if (dtype == DType::kI32) {
+    // Includes large magnitudes; the sum of <= 4 stays in range (wrap-around is not tested here).
+    return static_cast<double>(static_cast<int32_t>(bits) / 4);
+  }
+  const float v = static_cast<float>((bits >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+  switch (dtype) {
+    case DType::kBF16: return Bf16ToFloat(FloatToBf16(v));
+    case DType::kF16: return F16ToFloat(FloatToF16(v));
+    default: return v;
+  }
+}
+
+void Store(void* base, size_t i, double v, DType dtype) {
+  switch (dtype) {
+    case DType::kF32: static_cast<float*>(base)[i] = static_cast<float>(v); break;
+    case DType::kBF16: static_cast<uint16_t*>(base)[i] = FloatToBf16(static_cast<float>(v)); break;
+    case DType::kF16: static_cast<uint16_t*>(base)[i] = FloatToF16(static_cast<float>(v)); break;
+    case DType::kI32: static_cast<int32_t*>(base)[i] = static_cast<int32_t>(v); break;
+    default: break;
+  }
+}
+
+double Load(const void* base, size_t i, DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return static_cast<const float*>(base)[i];
+    case DType::kBF16: return Bf16ToFloat(static_cast<const uint16_t*>(base)[i]);
+    case DType::kF16: return F16ToFloat(static_cast<const uint16_t*>(base)[i]);
+    case DType::kI32: return static_cast<const int32_t*>(base)[i];
+    default: return 0;
+  }
+}
+
+// Relative error bound per rank added, in units of sum |x|: the dtype's rounding (the ring rounds
+// f16/bf16 once per step).
+double Tolerance(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return 0x1.0p-23;
+    case DType::kBF16: return 0x1.0p-7;
+    case DType::kF16: return 0x1.0p-10;
+    default: return 0;
+  }
+}
+
+uint64_t Fnv(const void* data, size_t bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < bytes; ++i) h = (h ^ static_cast<const unsigned char*>(data)[i]) * 1099511628211ull;
+  return h;
+}
+
+// One rank's all-reduce check: fill, reduce, compare with the float64 reference, and check that
+// every rank holds bit-identical results.
+absl::Status CheckAllReduce(Communicator& comm, size_t count, DType dtype, uint64_t seed) {
+  const size_t elem = DTypeByteSize(dtype, 1);
+  std::vector<char> buffer(count * elem);
+  for (size_t i = 0; i < count; ++i) Store(buffer.data(), i, InputValue(seed, comm.rank(), i, dtype), dtype);
+  if (absl::Status s = comm.AllReduceSum(buffer.data(), count, dtype); !s.ok()) return s;
+  size_t mismatches = 0;
+  std::string first;
+  for (size_t i = 0; i < count; ++i) {
+    double reference = 0, magnitude = 0;
+    for (int r = 0; r < comm.size(); ++r) {
+      const double v = InputValue(seed, r, i, dtype);
+      reference += v;
+      magnitude += std::fabs(v);
+    }
+    const double got = Load(buffer.data(), i, dtype);
+    const double tol = Tolerance(dtype) * comm.size() * magnitude;
+    if (std::fabs(got - reference) > tol) {
+      if (mismatches++ < 3) {
+        absl::StrAppend(&first, " [", i, "] got ", got, " want ", reference, " tol ", tol, ";");
+      }
+    }
+  }
+  if (mismatches > 0) {
+    return absl::InternalError(absl::StrCat("rank ", comm.rank(), ": ", mismatches, " of ", count, " ",
+                                            std::string(DTypeName(dtype)), " elements wrong:", first));
+  }
+  uint64_t hash = Fnv(buffer.data(), buffer.size());
+  std::vector<uint64_t> hashes(comm.size());
+  if (absl::Status s = comm.AllGather(&hash, hashes.data(), 2, DType::kI32); !s.ok()) return s;
+  for (int r = 0; r < comm.size(); ++r) {
+    if (hashes[r] != hash) {
+      return absl::InternalError(absl::StrCat("rank ", comm.rank(), " and rank ", r,
+                                              " hold different all-reduce results (", count, " ",
+                                              std::string(DTypeName(dtype)), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void ExpectAllOk(const std::vector<RankResult>& results) {
+  for (size_t r = 0; r < results.size(); ++r) {
+    EXPECT_TRUE(results[r].ok) << "rank " << r << ": " << results[r].message;
+  }
+}
+
+class AllReduceTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(AllReduceTest, AllDTypesOddSizesBothAlgorithms) {
+  const int world = GetParam();
+  auto results = RunCommunicatorRanks(world, kLimit, [](Communicator& comm) -> absl::Status {
+    auto& host = static_cast<HostCommunicator&>(comm);
+    uint64_t seed = 1;
+    for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16, DType::kI32}) {
+      for (size_t count : {size_t{1}, size_t{3}, size_t{1000}, size_t{1000003}}) {
+        // Default algorithm choice (direct for small, ring for 1000003).
+        if (absl::Status s = CheckAllReduce(comm, count, dtype, seed++); !s.ok()) return s;
+      }
+      // The ring at small and odd sizes, including fewer elements than ranks.
+      host.set_direct_allreduce_max_bytes(0);
+      for (size_t count : {size_t{1}, size_t{3}, size_t{1001}}) {
+        if (absl::Status s = CheckAllReduce(comm, count, dtype, seed++); !s.ok()) return s;
+      }
+      host.set_direct_allreduce_max_bytes(256 << 10);
+    }
+    return comm.Barrier();
+  });
+  ExpectAllOk(results);
+}
+
+INSTANTIATE_TEST_SUITE_P(Ranks, AllReduceTest, ::testing::Values(2, 3, 4));
+
+TEST(AllReduceLargeTest, SixtyFourMiB) {
+  for (int world : {2, 4}) {
+    auto results = RunCommunicatorRanks(world, kLimit, [](Communicator& comm) -> absl::Status {
+      if (absl::Status s = CheckAllReduce(comm, (64 << 20) / 4, DType::kF32, 77); !s.ok()) return s;
+      if (comm.size() == 2) {
+        if (absl::Status s = CheckAllReduce(comm, (64 << 20) / 2, DType::kBF16, 78); !s.ok()) return s;
+      }
+      return comm.Barrier();
+    });
+    ExpectAllOk(results);
+  }
+}
+
+TEST(CollectivesTest, AllGatherBroadcastSendRecv) {
+  for (int world : {2, 3, 4}) {
+    auto results = RunCommunicatorRanks(world, kLimit, [](Communicator& comm) -> absl::Status {
+      const int n = comm.size(), me = comm.rank();
+      for (size_t count : {size_t{1}, size_t{5}, size_t{100003}}) {
+        std::vector<int32_t> mine(count), all(count * n);
+        for (size_t i = 0; i < count; ++i) mine[i] = static_cast<int32_t>(SplitMix(me * 7919 + i));
+        if (absl::Status s = comm.AllGather(mine.data(), all.data(), count, DType::kI32); !s.ok()) return s;
+        for (int r = 0; r < n; ++r) {
+          for (size_t i = 0; i < count; ++i) {
+            if (all[r * count + i] != static_cast<int32_t>(SplitMix(r * 7919 + i))) {
+              return absl::InternalError(absl::StrCat("all-gather: rank ", me, " wrong element ", i,
+                                                      " from rank ", r, " (count ", count, ")"));
+            }
+          }
+        }
+        for (int root = 0; root < n; ++root) {
+          std::vector<uint8_t> data(count * 3, me == root ? 0 : 0xee);
+          if (me == root) {
+            for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(SplitMix(root + i));
+          }
+          if (absl::Status s = comm.Broadcast(data.data(), data.size(), root); !s.ok()) return s;
+          for (size_t i = 0; i < data.size(); ++i) {
+            if (data[i] != static_cast<uint8_t>(SplitMix(root + i))) {
+              return absl::InternalError(absl::StrCat("broadcast from ", root, ": rank ", me,
+                                                      " wrong byte ", i));
+            }
+          }
+        }
+      }
+      // Pipeline-style ring of point-to-point messages: send to next, receive from previous.
+      std::vector<double> out(777, me + 0.5), in(777, -1);
+      const int next = (me + 1) % n, prev = (me + n - 1) % n;
+      if (me % 2 == 0) {
+        if (absl::Status s = comm.Send(out.data(), out.size() * 8, next); !s.ok()) return s;
+        if (absl::Status s = comm.Recv(in.data(), in.size() * 8, prev); !s.ok()) return s;
+      } else {
+        if (absl::Status s = comm.Recv(in.data(), in.size() * 8, prev); !s.ok()) return s;
+        if (absl::Status s = comm.Send(out.data(), out.size() * 8, next); !s.ok()) return s;
+      }
+      for (double v : in) {
+        if (v != prev + 0.5) return absl::InternalError(absl::StrCat("recv: rank ", me, " got ", v));
+      }
+      if (comm.Send(out.data(), 8, me).ok()) return absl::InternalError("send to self accepted");
+      return comm.Barrier();
+    });
+    ExpectAllOk(results);
+  }
+}
+
+TEST(FailureTest, RecvTimesOutNamingThePeer) {
+  auto results = RunCommunicatorRanks(2, kLimit, [](Communicator& comm) -> absl::Status {
+    comm.set_timeout(std::chrono::milliseconds(300));
+    if (comm.rank() == 1) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // never sends
+      return absl::OkStatus();
+    }
+    char byte;
+    absl::Status s = comm.Recv(&byte, 1, 1);
+    if (s.code() != absl::StatusCode::kDeadlineExceeded ||
+        s.message().find("waiting for rank 1") == absl::string_view::npos) {
+      return absl::InternalError(absl::StrCat("unexpected: ", s.ToString()));
+    }
+    // The communicator refuses further use after an error.
+    absl::Status again = comm.Barrier();
+    if (again.code() != absl::StatusCode::kFailedPrecondition) {
+      return absl::InternalError(absl::StrCat("second call: ", again.ToString()));
+    }
+    return absl::OkStatus();
+  });
+  ExpectAllOk(results);
+}
+
+TEST(FailureTest, MismatchedSizesAreAnError) {
+  auto results = RunCommunicatorRanks(2, kLimit, [](Communicator& comm) -> absl::Status {
+    comm.set_timeout(std::chrono::milliseconds(3000));
+    std::vector<char> data(64);
+    if (comm.rank() == 0) {
+      (void)comm.Send(data.data(), 64, 1);
+      return absl::OkStatus();
+    }
+    absl::Status s = comm.Recv(data.data(), 16, 0);
+    if (s.ok() || s.message().find("rank 0 sent") == absl::string_view::npos) {
+      return absl::InternalError(absl::StrCat("unexpected: ", s.ToString()));
+    }
+    return absl::OkStatus();
+  });
+  ExpectAllOk(results);
+}
+
+// A rank SIGKILLed while the others are inside all-reduces: the survivors must return an error
+// (not hang) well within 10 s of the kill.
+TEST(FailureTest, KilledRankFailsTheOthersQuickly) {
+  for (int world : {2, 3}) {
+    std::chrono::steady_clock::time_point killed_at;
+    auto results = RunCommunicatorRanks(
+        world, kLimit,
+        [](Communicator& comm) -> absl::Status {
+          std::vector<float> data(1 << 20, 1.0f);  // 4 MiB: the ring, many chunks in flight
+          while (true) {
+            absl::Status s = comm.AllReduceSum(data.data(), data.size(), DType::kF32);
+            if (!s.ok()) return s;
+            std::fill(data.begin(), data.end(), 1.0f);
+          }
+        },
+        [&](const std::vector<pid_t>& pids) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+          killed_at = std::chrono::steady_clock::now();
+          ::kill(pids.back(), SIGKILL);
+        });
+    const double kill_seconds =
+        std::chrono::duration<double>(killed_at.time_since_epoch()).count();
+    (void)kill_seconds;
+    for (int r = 0; r + 1 < world; ++r) {
+      EXPECT_FALSE(results[r].ok);
+      EXPECT_THAT(results[r].message, AnyOf(HasSubstr("UNAVAILABLE"), HasSubstr("DEADLINE_EXCEEDED")))
+          << results[r].message;
+      EXPECT_THAT(results[r].message, HasSubstr("rank ")) << results[r].message;
+      if (world == 2) EXPECT_THAT(results[r].message, HasSubstr("rank 1")) << results[r].message;
+      // Results record the time from fork; the kill came 1.5 s after fork plus start-up.
+      EXPECT_LT(results[r].seconds, 1.5 + 10.0) << "rank " << r << " took too long";
+      std::printf("world %d rank %d failed after %.2f s (kill at ~1.5 s): %s\n", world, r,
+                  results[r].seconds, results[r].message.c_str());
+    }
+    EXPECT_THAT(results.back().message, HasSubstr("signal 9"));
+  }
+}
+
+TEST(LocalCommunicatorTest, SizeOneIsANoOp) {
+  LocalCommunicator comm;
+  std::vector<float> data = {1.5f, -2.0f};
+  ASSERT_TRUE(comm.AllReduceSum(data.data(), data.size(), DType::kF32).ok());
+  EXPECT_EQ(data[0], 1.5f);
+  std::vector<float> out(2);
+  ASSERT_TRUE(comm.AllGather(data.data(), out.data(), 2, DType::kF32).ok());
+  EXPECT_EQ(out, data);
+  EXPECT_TRUE(comm.Broadcast(data.data(), 8, 0).ok());
+  EXPECT_FALSE(comm.Broadcast(data.data(), 8, 1).ok());
+  EXPECT_FALSE(comm.Send(data.data(), 8, 0).ok());
+  EXPECT_FALSE(comm.AllReduceSum(data.data(), 2, DType::kU8).ok());
+  EXPECT_TRUE(comm.Barrier().ok());
+}
+
+}  // namespace
+}  // namespace sparkstack
