@@ -6,6 +6,10 @@ int main(int argc, char** argv) {
   CLI::App app{"sparkstack: serve one large model across several DGX Spark boxes"};
   app.require_subcommand(1);
   for (auto setup : sparkstack::launcher::RegisteredCommands()) setup(app);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
   return 0;
 }

@@ -1,0 +1,97 @@
+// `sparkstack generate`: load a model and generate from a prompt on this machine.
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "launcher/command_registry.h"
+#include "nlohmann/json.hpp"
+#include "runtime/backend/cpu/cpu_backend.h"
+#include "runtime/core/status_macros.h"
+#include "runtime/engine/generation.h"
+#include "runtime/model/model.h"
+
+namespace sparkstack::launcher {
+namespace {
+
+struct GenerateFlags {
+  std::string model;
+  std::string prompt_ids;
+  int64_t max_tokens = 16;
+  float temperature = 0.0f;
+  int32_t top_k = 0;
+  float top_p = 1.0f;
+  uint64_t seed = 0;
+  bool json = false;
+  bool ignore_eos = false;
+  int threads = 1;
+};
+
+absl::StatusOr<std::vector<int32_t>> ParseIds(const std::string& text) {
+  std::vector<int32_t> ids;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    int32_t id;
+    if (!absl::SimpleAtoi(part, &id)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--prompt-ids: '", part, "' is not an integer token id"));
+    }
+    ids.push_back(id);
+  }
+  if (ids.empty()) return absl::InvalidArgumentError("--prompt-ids is empty");
+  return ids;
+}
+
+absl::Status Run(const GenerateFlags& f) {
+  SPARKSTACK_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, ParseIds(f.prompt_ids));
+  auto backend = MakeCpuBackend({.threads = f.threads});
+  SPARKSTACK_ASSIGN_OR_RETURN(auto model, LoadModel(f.model, *backend));
+  GenerationOptions options;
+  options.max_tokens = f.max_tokens;
+  options.sampling = {.temperature = f.temperature, .top_k = f.top_k, .top_p = f.top_p,
+                      .seed = f.seed};
+  options.stop_at_eos = !f.ignore_eos;
+  SPARKSTACK_ASSIGN_OR_RETURN(GenerationResult result, Generate(*model, prompt, options));
+  if (f.json) {
+    nlohmann::json out = {{"prompt_ids", prompt},
+                          {"output_ids", result.output_ids},
+                          {"last_logits", result.last_logits}};
+    std::cout << out.dump() << std::endl;
+  } else {
+    std::cout << nlohmann::json(result.output_ids).dump() << std::endl;
+  }
+  return absl::OkStatus();
+}
+
+void SetupGenerateCommand(CLI::App& root) {
+  auto flags = std::make_shared<GenerateFlags>();
+  CLI::App* cmd = root.add_subcommand("generate", "Generate tokens from a prompt");
+  cmd->add_option("--model", flags->model, "model directory (Hugging Face layout)")->required();
+  cmd->add_option("--prompt-ids", flags->prompt_ids, "comma-separated prompt token ids");
+  cmd->add_option("--max-tokens", flags->max_tokens, "tokens to generate")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--temperature", flags->temperature, "0 = greedy")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-k", flags->top_k, "0 = no limit")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-p", flags->top_p, "nucleus mass in (0, 1]");
+  cmd->add_option("--seed", flags->seed, "sampling seed");
+  cmd->add_option("--threads", flags->threads, "CPU threads for linear layers")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--ignore-eos", flags->ignore_eos, "keep generating past end-of-sequence tokens");
+  cmd->add_flag("--json", flags->json,
+                "print {\"prompt_ids\", \"output_ids\", \"last_logits\"} as one JSON object");
+  cmd->callback([flags] {
+    if (flags->prompt_ids.empty()) {
+      FinishCommand(absl::InvalidArgumentError("give the prompt with --prompt-ids"));
+    }
+    FinishCommand(Run(*flags));
+  });
+}
+
+}  // namespace
+
+SPARKSTACK_REGISTER_COMMAND(SetupGenerateCommand);
+
+}  // namespace sparkstack::launcher

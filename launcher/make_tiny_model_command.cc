@@ -1,0 +1,73 @@
+// `sparkstack make-tiny-model`: writes a small random model in the Hugging Face layout.
+#include <memory>
+#include <string>
+
+#include "launcher/command_registry.h"
+#include "runtime/model/tiny_model.h"
+
+namespace sparkstack::launcher {
+namespace {
+
+struct MakeTinyModelFlags {
+  std::string arch = "llama";
+  std::string out;
+  std::string dtype = "bf16";
+  std::string rope_scaling;
+  int64_t hidden = 0, intermediate = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0,
+          vocab = 0;
+  bool tie_embeddings = false;
+  uint64_t seed = 0;
+};
+
+absl::Status Run(const MakeTinyModelFlags& f) {
+  const Architecture arch = f.arch == "qwen3" ? Architecture::kQwen3 : Architecture::kLlama;
+  TinyModelOptions options;
+  options.config = TinyModelConfig(arch);
+  ModelConfig& c = options.config;
+  if (f.hidden) c.hidden_size = f.hidden;
+  if (f.intermediate) c.intermediate_size = f.intermediate;
+  if (f.layers) c.num_layers = f.layers;
+  if (f.heads) c.num_heads = f.heads;
+  c.num_kv_heads = f.kv_heads ? f.kv_heads : (f.heads ? f.heads : c.num_kv_heads);
+  if (f.head_dim) c.head_dim = f.head_dim;
+  if (f.vocab) c.vocab_size = f.vocab;
+  c.tie_word_embeddings = f.tie_embeddings;
+  c.torch_dtype = f.dtype == "f32" ? DType::kF32 : DType::kBF16;
+  if (f.rope_scaling == "llama3") {
+    // Llama 3.1's values, with a short original context so that tiny tests reach every band.
+    c.rope_scaling = {.type = "llama3", .factor = 8.0, .low_freq_factor = 1.0,
+                      .high_freq_factor = 4.0, .original_max_position_embeddings = 64};
+  }
+  if (c.num_heads % c.num_kv_heads != 0) {
+    return absl::InvalidArgumentError("--heads must be a multiple of --kv-heads");
+  }
+  options.seed = f.seed;
+  return WriteTinyModel(options, f.out);
+}
+
+void SetupMakeTinyModelCommand(CLI::App& root) {
+  auto flags = std::make_shared<MakeTinyModelFlags>();
+  CLI::App* cmd = root.add_subcommand("make-tiny-model",
+                                      "Write a small random model (config.json + safetensors)");
+  cmd->add_option("--arch", flags->arch, "llama or qwen3")->check(CLI::IsMember({"llama", "qwen3"}));
+  cmd->add_option("--out", flags->out, "output directory")->required();
+  cmd->add_option("--dtype", flags->dtype, "f32 or bf16")->check(CLI::IsMember({"f32", "bf16"}));
+  cmd->add_option("--hidden", flags->hidden, "hidden size")->check(CLI::PositiveNumber);
+  cmd->add_option("--intermediate", flags->intermediate, "MLP width")->check(CLI::PositiveNumber);
+  cmd->add_option("--layers", flags->layers, "decoder layers")->check(CLI::PositiveNumber);
+  cmd->add_option("--heads", flags->heads, "attention heads")->check(CLI::PositiveNumber);
+  cmd->add_option("--kv-heads", flags->kv_heads, "key/value heads")->check(CLI::PositiveNumber);
+  cmd->add_option("--head-dim", flags->head_dim, "head dimension")->check(CLI::PositiveNumber);
+  cmd->add_option("--vocab", flags->vocab, "vocabulary size")->check(CLI::PositiveNumber);
+  cmd->add_flag("--tie-embeddings", flags->tie_embeddings, "lm_head shares the embedding");
+  cmd->add_option("--rope-scaling", flags->rope_scaling, "llama3")
+      ->check(CLI::IsMember({"llama3"}));
+  cmd->add_option("--seed", flags->seed, "random seed")->required();
+  cmd->callback([flags] { FinishCommand(Run(*flags)); });
+}
+
+}  // namespace
+
+SPARKSTACK_REGISTER_COMMAND(SetupMakeTinyModelCommand);
+
+}  // namespace sparkstack::launcher

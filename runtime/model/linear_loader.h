@@ -1,0 +1,23 @@
+// Reads the weight of one linear layer from a checkpoint, in whatever format it is stored.
+#ifndef SPARKSTACK_RUNTIME_MODEL_LINEAR_LOADER_H_
+#define SPARKSTACK_RUNTIME_MODEL_LINEAR_LOADER_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "runtime/core/weight.h"
+#include "runtime/model/checkpoint.h"
+
+namespace sparkstack {
+
+// The weight of the linear layer `prefix` ("model.layers.0.self_attn.q_proj"): `prefix.weight`
+// as a dense f32/f16/bf16 matrix [out, in]. Zero-copy: the weight borrows the mapped checkpoint.
+absl::StatusOr<Weight> LoadLinear(const Checkpoint& checkpoint, const std::string& prefix);
+
+// A 1-D (norm) or 2-D (embedding) float tensor `name`, checked against `shape`.
+absl::StatusOr<Tensor> LoadFloatTensor(const Checkpoint& checkpoint, const std::string& name,
+                                       const Shape& shape);
+
+}  // namespace sparkstack
+
+#endif  // SPARKSTACK_RUNTIME_MODEL_LINEAR_LOADER_H_

@@ -1,0 +1,35 @@
+#include "runtime/model/rope_frequencies.h"
+
+#include <cmath>
+#include <numbers>
+
+namespace sparkstack {
+
+std::vector<float> RopeInverseFrequencies(const ModelConfig& config) {
+  const int64_t half = config.head_dim / 2;
+  std::vector<float> inv_freq(half);
+  const RopeScaling& s = config.rope_scaling;
+  for (int64_t i = 0; i < half; ++i) {
+    // Hugging Face rounds the base frequencies to float32 before scaling them.
+    const double base = static_cast<float>(
+        1.0 / std::pow(config.rope_theta, static_cast<double>(2 * i) / config.head_dim));
+    double freq = base;
+    if (s.type == "llama3") {
+      const double old_context = static_cast<double>(s.original_max_position_embeddings);
+      const double low_freq_wavelen = old_context / s.low_freq_factor;
+      const double high_freq_wavelen = old_context / s.high_freq_factor;
+      const double wavelen = 2.0 * std::numbers::pi / base;
+      if (wavelen > low_freq_wavelen) {
+        freq = base / s.factor;
+      } else if (wavelen >= high_freq_wavelen) {
+        const double smooth =
+            (old_context / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+        freq = (1.0 - smooth) * base / s.factor + smooth * base;
+      }
+    }
+    inv_freq[i] = static_cast<float>(freq);
+  }
+  return inv_freq;
+}
+
+}  // namespace sparkstack
