@@ -29,14 +29,26 @@ const MAX_TOKENS = 16;
 
 // Odd-ish sizes on purpose: hidden not a power of two, vocab not a multiple of 32/64.
 const CONFIGS = [
-  { name: 'llama-gqa4', arch: 'llama', hidden: 96, intermediate: 200, layers: 2, heads: 8, kvHeads: 2, headDim: 32, vocab: 301, seed: 11 },
+  { name: 'llama-gqa4', arch: 'llama', hidden: 96, intermediate: 200, layers: 2, heads: 8, kvHeads: 2, headDim: 32, vocab: 301, seed: 11, promptLen: 37 },
   { name: 'llama-tied', arch: 'llama', hidden: 160, intermediate: 344, layers: 3, heads: 5, kvHeads: 5, headDim: 32, vocab: 517, seed: 12, tieEmbeddings: true, embedScale: 0.05 },
   { name: 'llama-rope-llama3', arch: 'llama', hidden: 96, intermediate: 232, layers: 2, heads: 6, kvHeads: 3, headDim: 32, vocab: 389, seed: 13, ropeScaling: 'llama3' },
-  { name: 'qwen3', arch: 'qwen3', hidden: 160, intermediate: 288, layers: 3, heads: 4, kvHeads: 2, headDim: 32, vocab: 611, seed: 14 },
+  { name: 'qwen3', arch: 'qwen3', hidden: 160, intermediate: 288, layers: 3, heads: 4, kvHeads: 2, headDim: 32, vocab: 611, seed: 14, promptLen: 37 },
   { name: 'qwen3-tied-mha', arch: 'qwen3', hidden: 96, intermediate: 176, layers: 2, heads: 3, kvHeads: 3, headDim: 32, vocab: 997, seed: 15, tieEmbeddings: true, embedScale: 0.05 },
 ];
 // Prompt ids avoid 0..2 (unk/bos/eos in the dummy vocab) only to keep tables readable.
 const PROMPT = [5, 17, 250, 3, 99, 42, 7, 123, 64];
+// A longer prompt (37 ids -> positions up to 52 with generation) for configs with promptLen, to cover
+// attention/rope past small tile sizes. Deterministic, ids in [3, vocab).
+function promptFor(c) {
+  if (!c.promptLen) return PROMPT;
+  const ids = [];
+  let x = c.seed * 2654435761 >>> 0;
+  for (let i = 0; i < c.promptLen; ++i) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    ids.push(3 + (x % (c.vocab - 3)));
+  }
+  return ids;
+}
 
 function parseArgs(argv) {
   const o = { keep: false, selfTest: false };
@@ -150,10 +162,10 @@ function sparkstackGenerate(bin, dir, ids, maxTokens) {
 // failure at length >= 2 points at rope/attention), and, for a greedy-token mismatch with good prefill
 // logits, the prefill of prompt + llama.cpp's tokens up to the divergence (good there but bad in
 // generate means the decode/KV-cache path).
-function triage(bin, dir, ref, row) {
+function triage(bin, dir, ref, row, prompt) {
   const lines = [];
-  for (const n of [1, 2, 3, PROMPT.length]) {
-    const ids = PROMPT.slice(0, n);
+  for (const n of [1, 2, 3, prompt.length]) {
+    const ids = prompt.slice(0, n);
     try {
       const ss = sparkstackGenerate(bin, dir, ids, 1);
       const r = compareLogits(ss.last_logits, Array.from(ref.forward(ids)));
@@ -163,7 +175,7 @@ function triage(bin, dir, ref, row) {
     }
   }
   if (row.tokens && !row.tokens.ok && row.lc) {
-    const ids = PROMPT.concat(row.lc.slice(0, row.tokens.at));
+    const ids = prompt.concat(row.lc.slice(0, row.tokens.at));
     try {
       const ss = sparkstackGenerate(bin, dir, ids, 1);
       const refLogits = Array.from(ref.forward(ids));
@@ -246,6 +258,8 @@ async function main() {
     const dir = path.join(work, c.name);
     const gguf = path.join(work, `${c.name}.gguf`);
     const row = { name: c.name };
+    const prompt = promptFor(c);
+    row.promptLen = prompt.length;
     try {
       fs.rmSync(dir, { recursive: true, force: true });
       if (o.selfTest) makeCheckpoint({ ...c, out: dir, dtype: c.dtype ?? 'f32' });
@@ -253,14 +267,14 @@ async function main() {
       if (c.ropeScaling === 'llama3') sharpenRopeScaling(dir);
       if (c.embedScale) rescaleEmbedding(dir, c.embedScale);
       convert(dir, gguf);
-      const lc = await runLlamaCpp({ model: gguf, promptIds: PROMPT, maxTokens: MAX_TOKENS, nodeModules: o.nodeModules });
-      const ref = new ReferenceModel(dir).generate(PROMPT, MAX_TOKENS);
+      const lc = await runLlamaCpp({ model: gguf, promptIds: prompt, maxTokens: MAX_TOKENS, nodeModules: o.nodeModules });
+      const ref = new ReferenceModel(dir).generate(prompt, MAX_TOKENS);
       // Referee: the float64 reference vs llama.cpp. A failure here is a harness (converter/runner) bug
       // or a checkpoint the converter misreads, not a sparkstack forward-pass bug.
       row.refLogits = compareLogits(lc.last_logits, ref.last_logits);
       row.refTokens = compareTokens(lc.output_ids, ref.output_ids);
       if (!o.selfTest) {
-        const ss = sparkstackGenerate(o.sparkstack, dir, PROMPT, MAX_TOKENS);
+        const ss = sparkstackGenerate(o.sparkstack, dir, prompt, MAX_TOKENS);
         row.logits = compareLogits(ss.last_logits, lc.last_logits);
         // sparkstack may legitimately stop early at EOS; llama.cpp's runner never stops. Then the
         // shorter stream must be a prefix of llama.cpp's and end with an EOS id from config.json.
@@ -269,13 +283,13 @@ async function main() {
           eos.includes(ss.output_ids[ss.output_ids.length - 1]);
         row.tokens = compareTokens(ss.output_ids, stoppedAtEos ? lc.output_ids.slice(0, ss.output_ids.length) : lc.output_ids);
         if (stoppedAtEos) row.note = `sparkstack stopped at EOS after ${ss.output_ids.length} tokens`;
-        if (Array.isArray(ss.prompt_ids) && ss.prompt_ids.join(',') !== PROMPT.join(',')) {
-          throw new Error(`sparkstack generate echoed prompt_ids ${ss.prompt_ids} but was given ${PROMPT}`);
+        if (Array.isArray(ss.prompt_ids) && ss.prompt_ids.join(',') !== prompt.join(',')) {
+          throw new Error(`sparkstack generate echoed prompt_ids ${ss.prompt_ids} but was given ${prompt}`);
         }
         row.ssVsRef = compareLogits(ss.last_logits, ref.last_logits);
         row.ok = row.logits.ok && row.tokens.ok && row.refLogits.ok && row.refTokens.ok;
         row.ss = ss.output_ids; row.lc = lc.output_ids;
-        if (!row.ok && row.refLogits.ok && row.refTokens.ok) row.triage = triage(o.sparkstack, dir, new ReferenceModel(dir), row);
+        if (!row.ok && row.refLogits.ok && row.refTokens.ok) row.triage = triage(o.sparkstack, dir, new ReferenceModel(dir), row, prompt);
       } else {
         row.ok = row.refLogits.ok && row.refTokens.ok;
         row.lc = lc.output_ids; row.ref = ref.output_ids;
@@ -291,7 +305,7 @@ async function main() {
   // Table.
   const fmt = (r) => (r && Number.isFinite(r.rel) ? r.rel.toExponential(2) : '-');
   console.log(`\nllama.cpp conformance (${o.selfTest ? 'self-test: llama.cpp vs float64 reference' : 'sparkstack vs llama.cpp'}), ` +
-    `prompt ${PROMPT.length} ids, ${MAX_TOKENS} greedy tokens, tolerance rel ${REL_TOL}`);
+    `prompts of ${[...new Set(rows.map((r) => r.promptLen).filter(Boolean))].join('/')} ids, ${MAX_TOKENS} greedy tokens, tolerance rel ${REL_TOL}`);
   if (o.selfTest) {
     console.log(`${pad('config', 20)} ${pad('llama.cpp~f64 rel', 18)} ${pad('tokens', 8)} result`);
     for (const r of rows) {
