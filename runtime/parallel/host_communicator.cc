@@ -22,9 +22,13 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kDefaultDirectMaxBytes = 256 << 10;
 // Ring steps are split into chunks so that summing one chunk overlaps receiving the next.
 constexpr size_t kRingChunkBytes = 512 << 10;
-// Tag = sender rank (high 16 bits) | per-pair sequence number (low 48 bits).
+// Tag = sender's world rank (16 bits) | channel (8 bits: 0 = world, then one per Split) |
+// per-pair sequence number (40 bits, wraps after 10^12 messages between one pair).
 constexpr int kTagRankShift = 48;
-constexpr uint64_t kTagSeqMask = (uint64_t{1} << kTagRankShift) - 1;
+constexpr int kTagChannelShift = 40;
+constexpr uint64_t kTagSeqMask = (uint64_t{1} << kTagChannelShift) - 1;
+constexpr int kMaxChannels = 256;
+constexpr int kMaxWorldSize = 1 << 16;
 constexpr ucp_tag_t kFullTagMask = ~ucp_tag_t{0};
 // Bound on tearing down (closing endpoints, cancelling requests) so a dead peer cannot hang it.
 constexpr std::chrono::milliseconds kTeardownTimeout{2000};
@@ -43,20 +47,78 @@ struct Op {
 
 }  // namespace
 
-struct HostCommunicator::Impl {
+// The UCX state one process shares among its communicators (the world and its Split groups).
+// Indexed by world rank.
+struct HostTransport {
   struct PeerRef {
-    Impl* impl;
+    HostTransport* transport;
     int peer;
   };
 
-  int rank = 0;
-  int size = 1;
+  int world_rank = 0;
+  int world_size = 1;
   ucp_context_h context = nullptr;
   ucp_worker_h worker = nullptr;
   std::vector<ucp_ep_h> eps;
   std::vector<PeerRef> peer_refs;        // sized once: UCX keeps pointers to the elements
   std::vector<ucs_status_t> peer_error;  // UCS_OK while the endpoint is healthy
-  std::vector<uint64_t> send_seq;
+  absl::Status broken;                   // first fatal error of any communicator on it
+  int next_channel = 1;                  // channel 0 is the world communicator
+
+  ~HostTransport();
+
+  static void OnPeerError(void* arg, ucp_ep_h ep, ucs_status_t status) {
+    auto* ref = static_cast<PeerRef*>(arg);
+    if (ref->transport->peer_error[ref->peer] == UCS_OK) {
+      ref->transport->peer_error[ref->peer] = status;
+    }
+  }
+
+  void DrainAndFree(std::vector<void*>& requests) {
+    const auto until = Clock::now() + kTeardownTimeout;
+    while (Clock::now() < until) {
+      bool all_done = true;
+      for (void* request : requests) {
+        if (ucp_request_check_status(request) == UCS_INPROGRESS) all_done = false;
+      }
+      if (all_done) break;
+      ucp_worker_progress(worker);
+    }
+    for (void* request : requests) ucp_request_free(request);
+    requests.clear();
+  }
+
+  void CloseEndpoints(uint32_t flags) {
+    std::vector<void*> closing;
+    for (ucp_ep_h& ep : eps) {
+      if (ep == nullptr) continue;
+      ucp_request_param_t param{};
+      param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+      param.flags = flags;
+      ucs_status_ptr_t request = ucp_ep_close_nbx(ep, &param);
+      if (request != nullptr && UCS_PTR_IS_PTR(request)) closing.push_back(request);
+      ep = nullptr;
+    }
+    DrainAndFree(closing);
+  }
+};
+
+HostTransport::~HostTransport() {
+  if (worker != nullptr) {
+    CloseEndpoints(0);  // flush: lets the last messages reach peers before we go
+    ucp_worker_destroy(worker);
+  }
+  if (context != nullptr) ucp_cleanup(context);
+}
+
+struct HostCommunicator::Impl {
+  std::shared_ptr<HostTransport> transport;
+  std::vector<int> members;  // world rank of each group rank
+  int rank = 0;              // group rank
+  int size = 1;
+  uint64_t channel = 0;      // tag field separating this group's messages from other groups'
+  ucp_worker_h worker = nullptr;
+  std::vector<uint64_t> send_seq;  // per group rank
   std::vector<uint64_t> recv_seq;
   std::vector<char> scratch;
   std::vector<Op> ops;
@@ -65,24 +127,25 @@ struct HostCommunicator::Impl {
   Clock::time_point deadline;
   std::chrono::milliseconds timeout{10000};
   const char* op_name = "";
-  absl::Status broken;  // first fatal error; the communicator refuses further calls
 
-  ~Impl();
-
-  static void OnPeerError(void* arg, ucp_ep_h ep, ucs_status_t status) {
-    auto* ref = static_cast<PeerRef*>(arg);
-    if (ref->impl->peer_error[ref->peer] == UCS_OK) ref->impl->peer_error[ref->peer] = status;
+  // A peer as the user knows it: the group rank, plus the world rank in a split group.
+  std::string Peer(int p) const {
+    if (channel == 0) return absl::StrCat("rank ", p);
+    return absl::StrCat("rank ", p, " (world rank ", members[p], ")");
   }
 
   std::string Prefix() const {
-    return absl::StrCat(op_name, " (rank ", rank, " of ", size, ")");
+    if (channel == 0) return absl::StrCat(op_name, " (rank ", rank, " of ", size, ")");
+    return absl::StrCat(op_name, " (rank ", rank, " of ", size, " in group ", channel,
+                        ", world rank ", transport->world_rank, ")");
   }
 
   absl::Status Begin(const char* name, std::chrono::milliseconds op_timeout) {
     op_name = name;
-    if (!broken.ok()) {
+    if (!transport->broken.ok()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          Prefix(), ": communicator is unusable after an earlier error: ", broken.message()));
+          Prefix(), ": communicator is unusable after an earlier error: ",
+          transport->broken.message()));
     }
     timeout = op_timeout;
     deadline = Clock::now() + op_timeout;
@@ -98,13 +161,19 @@ struct HostCommunicator::Impl {
     return absl::OkStatus();
   }
 
+  ucp_tag_t MakeTag(int world_sender, uint64_t seq) const {
+    return (uint64_t(world_sender) << kTagRankShift) | (channel << kTagChannelShift) |
+           (seq & kTagSeqMask);
+  }
+
   void PostSend(int peer, const void* data, size_t bytes) {
     Op op;
     op.peer = peer;
     op.expected = bytes;
-    const ucp_tag_t tag = (uint64_t(rank) << kTagRankShift) | (send_seq[peer]++ & kTagSeqMask);
+    const ucp_tag_t tag = MakeTag(transport->world_rank, send_seq[peer]++);
     ucp_request_param_t param{};
-    ucs_status_ptr_t request = ucp_tag_send_nbx(eps[peer], data, bytes, tag, &param);
+    ucs_status_ptr_t request =
+        ucp_tag_send_nbx(transport->eps[members[peer]], data, bytes, tag, &param);
     Finish(op, request);
     ops.push_back(op);
   }
@@ -114,7 +183,7 @@ struct HostCommunicator::Impl {
     op.peer = peer;
     op.is_recv = true;
     op.expected = bytes;
-    const ucp_tag_t tag = (uint64_t(peer) << kTagRankShift) | (recv_seq[peer]++ & kTagSeqMask);
+    const ucp_tag_t tag = MakeTag(members[peer], recv_seq[peer]++);
     ucp_request_param_t param{};
     // No immediate completion: UCX 1.13 does not report the received length for it, and the
     // length check is what catches mismatched collective calls.
@@ -140,15 +209,18 @@ struct HostCommunicator::Impl {
   absl::Status CheckCompleted(const Op& op, ucs_status_t status) {
     if (status != UCS_OK) {
       if (status == UCS_ERR_MESSAGE_TRUNCATED) {
-        return Fail(absl::DataLossError(absl::StrCat(Prefix(), ": rank ", op.peer,
+        return Fail(absl::DataLossError(absl::StrCat(Prefix(), ": ", Peer(op.peer),
                                                      " sent more than the expected ", op.expected,
                                                      " bytes (mismatched collective calls?)")));
       }
-      return Fail(absl::UnavailableError(absl::StrCat(Prefix(), ": ", op.is_recv ? "receive from" : "send to",
-                                                      " rank ", op.peer, " failed: ", UcsError(status))));
+      const bool peer_gone = status == UCS_ERR_ENDPOINT_TIMEOUT ||
+                             status == UCS_ERR_CONNECTION_RESET || status == UCS_ERR_UNREACHABLE;
+      return Fail(absl::UnavailableError(absl::StrCat(
+          Prefix(), ": ", op.is_recv ? "receive from " : "send to ", Peer(op.peer), " failed: ",
+          UcsError(status), peer_gone ? "; did that process die?" : "")));
     }
     if (op.is_recv && op.info.length != op.expected) {
-      return Fail(absl::DataLossError(absl::StrCat(Prefix(), ": rank ", op.peer, " sent ",
+      return Fail(absl::DataLossError(absl::StrCat(Prefix(), ": ", Peer(op.peer), " sent ",
                                                    op.info.length, " bytes, expected ", op.expected,
                                                    " (mismatched collective calls?)")));
     }
@@ -189,18 +261,21 @@ struct HostCommunicator::Impl {
       for (size_t i = begin; i < end; ++i) {
         if (ops[i].done) continue;
         const int peer = ops[i].peer;
-        if (peer_error[peer] != UCS_OK) {
+        const ucs_status_t peer_error = transport->peer_error[members[peer]];
+        if (peer_error != UCS_OK) {
           return Fail(absl::UnavailableError(
-              absl::StrCat(Prefix(), ": lost the connection to rank ", peer, " (",
-                           UcsError(peer_error[peer]), "); did that process die?")));
+              absl::StrCat(Prefix(), ": lost the connection to ", Peer(peer), " (",
+                           UcsError(peer_error), "); did that process die?")));
         }
         if (std::find(waiting.begin(), waiting.end(), peer) == waiting.end()) waiting.push_back(peer);
       }
       if (Clock::now() >= deadline) {
         std::sort(waiting.begin(), waiting.end());
-        return Fail(absl::DeadlineExceededError(
-            absl::StrCat(Prefix(), ": timed out after ", timeout.count(), " ms waiting for rank",
-                         waiting.size() > 1 ? "s " : " ", absl::StrJoin(waiting, ", "))));
+        std::vector<std::string> names;
+        for (int p : waiting) names.push_back(Peer(p));
+        return Fail(absl::DeadlineExceededError(absl::StrCat(
+            Prefix(), ": timed out after ", timeout.count(), " ms waiting for ",
+            absl::StrJoin(names, ", "))));
       }
       // Busy-poll for latency, but yield now and then: ranks often outnumber cores in tests.
       if (ucp_worker_progress(worker) == 0 && (++idle & 63) == 0) sched_yield();
@@ -209,9 +284,10 @@ struct HostCommunicator::Impl {
 
   absl::Status WaitAll() { return Wait(0, ops.size()); }
 
-  // Makes the communicator unusable: force-closes endpoints, cancels what is in flight.
+  // Makes the data plane unusable (every communicator on this transport): force-closes the
+  // endpoints and cancels what is in flight, so no buffer is touched after we return.
   absl::Status Fail(absl::Status status) {
-    broken = status;
+    transport->broken = status;
     std::vector<void*> pending;
     for (Op& op : ops) {
       if (op.request == nullptr) continue;
@@ -220,50 +296,14 @@ struct HostCommunicator::Impl {
       op.request = nullptr;
       op.done = true;
     }
-    CloseEndpoints(UCP_EP_CLOSE_FLAG_FORCE);
-    DrainAndFree(pending);
+    transport->CloseEndpoints(UCP_EP_CLOSE_FLAG_FORCE);
+    transport->DrainAndFree(pending);
     return status;
-  }
-
-  void DrainAndFree(std::vector<void*>& requests) {
-    const auto until = Clock::now() + kTeardownTimeout;
-    while (Clock::now() < until) {
-      bool all_done = true;
-      for (void* request : requests) {
-        if (ucp_request_check_status(request) == UCS_INPROGRESS) all_done = false;
-      }
-      if (all_done) break;
-      ucp_worker_progress(worker);
-    }
-    for (void* request : requests) ucp_request_free(request);
-    requests.clear();
-  }
-
-  void CloseEndpoints(uint32_t flags) {
-    std::vector<void*> closing;
-    for (ucp_ep_h& ep : eps) {
-      if (ep == nullptr) continue;
-      ucp_request_param_t param{};
-      param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-      param.flags = flags;
-      ucs_status_ptr_t request = ucp_ep_close_nbx(ep, &param);
-      if (request != nullptr && UCS_PTR_IS_PTR(request)) closing.push_back(request);
-      ep = nullptr;
-    }
-    DrainAndFree(closing);
   }
 
   absl::Status DirectAllReduce(void* data, size_t count, DType dtype, size_t bytes);
   absl::Status RingAllReduce(void* data, size_t count, DType dtype, size_t elem);
 };
-
-HostCommunicator::Impl::~Impl() {
-  if (worker != nullptr) {
-    CloseEndpoints(0);  // flush: lets the last messages reach peers before we go
-    ucp_worker_destroy(worker);
-  }
-  if (context != nullptr) ucp_cleanup(context);
-}
 
 absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Create(
     const RendezvousOptions& options) {
@@ -272,22 +312,26 @@ absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Create(
 }
 
 absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Create(Rendezvous& rendezvous) {
-  auto impl = std::make_unique<Impl>();
-  impl->rank = rendezvous.rank();
-  impl->size = rendezvous.world_size();
-  const std::string where = absl::StrCat("host communicator (rank ", impl->rank, " of ", impl->size, ")");
+  auto t = std::make_shared<HostTransport>();
+  t->world_rank = rendezvous.rank();
+  t->world_size = rendezvous.world_size();
+  const std::string where =
+      absl::StrCat("host communicator (rank ", t->world_rank, " of ", t->world_size, ")");
+  if (t->world_size > kMaxWorldSize) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": world size above ", kMaxWorldSize));
+  }
 
   ucp_config_t* config = nullptr;
   ucs_status_t status = ucp_config_read(nullptr, nullptr, &config);
   if (status != UCS_OK) {
-    return absl::InternalError(absl::StrCat(where, ": reading the UCX configuration (UCX_* environment): ",
-                                            UcsError(status)));
+    return absl::InternalError(absl::StrCat(
+        where, ": reading the UCX configuration (UCX_* environment): ", UcsError(status)));
   }
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_ESTIMATED_NUM_EPS;
   params.features = UCP_FEATURE_TAG;
-  params.estimated_num_eps = static_cast<size_t>(impl->size);
-  status = ucp_init(&params, config, &impl->context);
+  params.estimated_num_eps = static_cast<size_t>(t->world_size);
+  status = ucp_init(&params, config, &t->context);
   ucp_config_release(config);
   if (status != UCS_OK) {
     return absl::UnavailableError(absl::StrCat(where, ": ucp_init: ", UcsError(status)));
@@ -295,50 +339,97 @@ absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Create(Rende
   ucp_worker_params_t worker_params{};
   worker_params.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
   worker_params.thread_mode = UCS_THREAD_MODE_SINGLE;
-  status = ucp_worker_create(impl->context, &worker_params, &impl->worker);
+  status = ucp_worker_create(t->context, &worker_params, &t->worker);
   if (status != UCS_OK) {
     return absl::UnavailableError(absl::StrCat(where, ": ucp_worker_create: ", UcsError(status)));
   }
   ucp_address_t* address = nullptr;
   size_t address_length = 0;
-  status = ucp_worker_get_address(impl->worker, &address, &address_length);
+  status = ucp_worker_get_address(t->worker, &address, &address_length);
   if (status != UCS_OK) {
-    return absl::UnavailableError(absl::StrCat(where, ": ucp_worker_get_address: ", UcsError(status)));
+    return absl::UnavailableError(
+        absl::StrCat(where, ": ucp_worker_get_address: ", UcsError(status)));
   }
   std::string blob(reinterpret_cast<const char*>(address), address_length);
-  ucp_worker_release_address(impl->worker, address);
+  ucp_worker_release_address(t->worker, address);
 
   SPARKSTACK_ASSIGN_OR_RETURN(std::vector<std::string> addresses, rendezvous.AllGather(blob));
 
-  const int n = impl->size;
-  impl->eps.assign(n, nullptr);
-  impl->peer_error.assign(n, UCS_OK);
-  impl->send_seq.assign(n, 0);
-  impl->recv_seq.assign(n, 0);
-  impl->peer_refs.reserve(n);
-  for (int p = 0; p < n; ++p) impl->peer_refs.push_back({impl.get(), p});
+  const int n = t->world_size;
+  t->eps.assign(n, nullptr);
+  t->peer_error.assign(n, UCS_OK);
+  t->peer_refs.reserve(n);
+  for (int p = 0; p < n; ++p) t->peer_refs.push_back({t.get(), p});
   for (int p = 0; p < n; ++p) {
-    if (p == impl->rank) continue;
+    if (p == t->world_rank) continue;
     if (addresses[p].empty()) {
-      return absl::DataLossError(absl::StrCat(where, ": rank ", p, " published an empty UCX address"));
+      return absl::DataLossError(
+          absl::StrCat(where, ": rank ", p, " published an empty UCX address"));
     }
     ucp_ep_params_t ep_params{};
-    ep_params.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
-                           UCP_EP_PARAM_FIELD_ERR_HANDLER;
+    ep_params.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS |
+                           UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER;
     ep_params.address = reinterpret_cast<const ucp_address_t*>(addresses[p].data());
     ep_params.err_mode = UCP_ERR_HANDLING_MODE_PEER;
-    ep_params.err_handler.cb = &Impl::OnPeerError;
-    ep_params.err_handler.arg = &impl->peer_refs[p];
-    status = ucp_ep_create(impl->worker, &ep_params, &impl->eps[p]);
+    ep_params.err_handler.cb = &HostTransport::OnPeerError;
+    ep_params.err_handler.arg = &t->peer_refs[p];
+    status = ucp_ep_create(t->worker, &ep_params, &t->eps[p]);
     if (status != UCS_OK) {
       return absl::UnavailableError(
           absl::StrCat(where, ": connecting to rank ", p, ": ucp_ep_create: ", UcsError(status)));
     }
   }
-  std::unique_ptr<HostCommunicator> comm(new HostCommunicator(std::move(impl)));
+  std::vector<int> everyone(n);
+  for (int p = 0; p < n; ++p) everyone[p] = p;
+  auto comm = Make(std::move(t), std::move(everyone), /*channel=*/0);
   // Wire-up happens lazily in UCX; a barrier proves every pair can talk before we report success.
   SPARKSTACK_RETURN_IF_ERROR(comm->Barrier());
   return comm;
+}
+
+std::unique_ptr<HostCommunicator> HostCommunicator::Make(std::shared_ptr<HostTransport> transport,
+                                                         std::vector<int> members, int channel) {
+  auto impl = std::make_unique<Impl>();
+  impl->worker = transport->worker;
+  impl->size = static_cast<int>(members.size());
+  impl->rank = static_cast<int>(std::find(members.begin(), members.end(), transport->world_rank) -
+                                members.begin());
+  impl->channel = static_cast<uint64_t>(channel);
+  impl->send_seq.assign(members.size(), 0);
+  impl->recv_seq.assign(members.size(), 0);
+  impl->members = std::move(members);
+  impl->transport = std::move(transport);
+  return std::unique_ptr<HostCommunicator>(new HostCommunicator(std::move(impl)));
+}
+
+absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Split(
+    const std::vector<int>& world_ranks) {
+  HostTransport& t = *impl_->transport;
+  const std::string where = absl::StrCat("split of host communicator (world rank ", t.world_rank, ")");
+  // Consume the channel number first, so ranks stay in step even if this call fails on one.
+  const int channel = t.next_channel++;
+  if (channel >= kMaxChannels) {
+    return absl::ResourceExhaustedError(absl::StrCat(where, ": more than ", kMaxChannels - 1,
+                                                     " groups split from one world"));
+  }
+  bool has_me = false;
+  for (size_t i = 0; i < world_ranks.size(); ++i) {
+    const int r = world_ranks[i];
+    if (r < 0 || r >= t.world_size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": rank ", r, " is not in [0, ", t.world_size, ")"));
+    }
+    if (std::find(world_ranks.begin(), world_ranks.begin() + i, r) != world_ranks.begin() + i) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": rank ", r, " listed twice"));
+    }
+    has_me |= r == t.world_rank;
+  }
+  if (!has_me) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": the group [", absl::StrJoin(world_ranks, ", "),
+                     "] does not contain this rank"));
+  }
+  return Make(impl_->transport, world_ranks, channel);
 }
 
 HostCommunicator::HostCommunicator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

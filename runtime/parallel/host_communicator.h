@@ -19,12 +19,15 @@
 #define SPARKSTACK_RUNTIME_PARALLEL_HOST_COMMUNICATOR_H_
 
 #include <memory>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "runtime/parallel/communicator.h"
 #include "runtime/parallel/rendezvous.h"
 
 namespace sparkstack {
+
+struct HostTransport;  // the UCX worker and endpoints, shared by a world and its groups
 
 class HostCommunicator final : public Communicator {
  public:
@@ -34,6 +37,16 @@ class HostCommunicator final : public Communicator {
   static absl::StatusOr<std::unique_ptr<HostCommunicator>> Create(Rendezvous& rendezvous);
   // Convenience: Rendezvous::Join(options) then Create.
   static absl::StatusOr<std::unique_ptr<HostCommunicator>> Create(const RendezvousOptions& options);
+
+  // A communicator over a subset of this one's ranks (e.g. a tensor-parallel group: the plan's
+  // TpGroup(rank)), like MPI_Comm_split: `world_ranks` are ranks of the world communicator (the
+  // one Create returned) in the order that defines the new group's ranks, and must include this
+  // process. Local, no communication; but every rank of the world must call Split the same number
+  // of times in the same order (each with its own group), because the n-th Split on every rank
+  // gets the same message channel. Groups share the UCX connections (the world communicator and
+  // its groups may be destroyed in any order) and the error state: after a failure in any of
+  // them, all refuse further calls. Up to 255 splits per world.
+  absl::StatusOr<std::unique_ptr<HostCommunicator>> Split(const std::vector<int>& world_ranks);
 
   ~HostCommunicator() override;
 
@@ -51,10 +64,12 @@ class HostCommunicator final : public Communicator {
   // Exposed for tests and the benchmark (to exercise both paths at any size).
   void set_direct_allreduce_max_bytes(size_t bytes);
 
-  struct Impl;  // UCX state; public only so the .cc's callbacks can name it.
+  struct Impl;  // UCX state; public only so the .cc's helpers can name it.
 
  private:
   explicit HostCommunicator(std::unique_ptr<Impl> impl);
+  static std::unique_ptr<HostCommunicator> Make(std::shared_ptr<HostTransport> transport,
+                                                std::vector<int> members, int channel);
   std::unique_ptr<Impl> impl_;
 };
 
