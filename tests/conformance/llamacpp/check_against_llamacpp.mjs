@@ -273,6 +273,7 @@ async function main() {
       // or a checkpoint the converter misreads, not a sparkstack forward-pass bug.
       row.refLogits = compareLogits(lc.last_logits, ref.last_logits);
       row.refTokens = compareTokens(lc.output_ids, ref.output_ids);
+      row.lc = lc.output_ids; row.ref = ref.output_ids;
       if (!o.selfTest) {
         const ss = sparkstackGenerate(o.sparkstack, dir, prompt, MAX_TOKENS);
         row.logits = compareLogits(ss.last_logits, lc.last_logits);
@@ -288,11 +289,10 @@ async function main() {
         }
         row.ssVsRef = compareLogits(ss.last_logits, ref.last_logits);
         row.ok = row.logits.ok && row.tokens.ok && row.refLogits.ok && row.refTokens.ok;
-        row.ss = ss.output_ids; row.lc = lc.output_ids;
+        row.ss = ss.output_ids;
         if (!row.ok && row.refLogits.ok && row.refTokens.ok) row.triage = triage(o.sparkstack, dir, new ReferenceModel(dir), row, prompt);
       } else {
         row.ok = row.refLogits.ok && row.refTokens.ok;
-        row.lc = lc.output_ids; row.ref = ref.output_ids;
       }
     } catch (e) {
       row.ok = false;
