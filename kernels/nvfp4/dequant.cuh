@@ -17,6 +17,8 @@
 
 #include <cstdint>
 
+#include "kernels/nvfp4/bit_tricks.h"
+
 namespace sparkstack::kernels::nvfp4::detail {
 
 // code * 2^-14 (e2m1 via fp16) times scale * 2^-8 (e4m3 via fp16): multiply by 2^22 to undo.
@@ -42,8 +44,7 @@ __device__ __forceinline__ uint2 LoadStream8(const void* p) {
 template <int J>
 __device__ __forceinline__ float2 DecodePairTimes2m14(uint32_t q) {
   static_assert(J >= 0 && J < 4);
-  const uint32_t t = q << (12 - 4 * J);  // element J -> bits 12..15, element J+4 -> bits 28..31
-  const uint32_t h = (t & 0x80008000u) | ((t & 0x70007000u) >> 3);
+  const uint32_t h = E2M1PairAsHalfBits<J>(q);
   float2 f;
   f.x = __half2float(__ushort_as_half(static_cast<unsigned short>(h & 0xffffu)));
   f.y = __half2float(__ushort_as_half(static_cast<unsigned short>(h >> 16)));
@@ -70,7 +71,7 @@ __device__ __forceinline__ void DecodeWordTimes2m14(uint32_t q, float (&v)[8]) {
 // An E4M3 byte as value * 2^-8 (exact). NaN encodings are not meaningful scales and decode to a
 // finite number.
 __device__ __forceinline__ float DecodeScaleTimes2m8(uint32_t b) {
-  const uint32_t h = ((b & 0x80u) << 8) | ((b & 0x7fu) << 7);
+  const uint32_t h = E4M3AsHalfBits(b);
   return __half2float(__ushort_as_half(static_cast<unsigned short>(h)));
 }
 

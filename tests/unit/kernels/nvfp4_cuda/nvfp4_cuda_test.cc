@@ -1,6 +1,7 @@
 // The NVFP4 CUDA kernels against the float64 references of kernels/cpu/nvfp4_reference.h, at odd
 // sizes (n odd, k a multiple of 16 but not of 64), fresh random inputs per case and NaN-poisoned
 // outputs. Every test skips when no CUDA device is visible.
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -19,6 +20,7 @@
 #include "kernels/nvfp4/quantize.h"
 #include "kernels/nvfp4/selector.h"
 #include "kernels/nvfp4/self_check.h"
+#include "runtime/core/float8.h"
 #include "runtime/core/half.h"
 
 namespace sparkstack::kernels::nvfp4 {
@@ -126,6 +128,30 @@ struct Shape {
 // n odd; k = 13 * 16 (8-byte vectors: 104-byte rows), k = 65 * 16 with rows padded to a 16-byte
 // multiple (16-byte vectors plus the 16-element tail), k = 1024 (16-byte vectors only).
 constexpr Shape kShapes[] = {{37, 208, 0}, {129, 1040, 8}, {67, 1024, 0}};
+
+// Host-side, no GPU needed: the quantize kernels round block scales with cuda_fp8.h's
+// double -> E4M3 conversion (a __host__ __device__ function); it must agree with the reference
+// encoder on every value, ties between neighbouring E4M3 values in particular.
+TEST(Nvfp4HostConversions, CudaDoubleToE4M3MatchesReference) {
+  std::vector<double> values;
+  for (int b = 0; b < 0x7e; ++b) {
+    const double lo = E4M3ToFloat(static_cast<uint8_t>(b));
+    const double hi = E4M3ToFloat(static_cast<uint8_t>(b + 1));
+    const double mid = (lo + hi) / 2;
+    for (double v : {lo, hi, mid, std::nextafter(mid, 0.0), std::nextafter(mid, 1e9)}) {
+      values.push_back(v);
+      values.push_back(-v);
+    }
+  }
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<double> exponent(-14.0, 10.0);
+  for (int i = 0; i < 100000; ++i) values.push_back(std::exp2(exponent(rng)));
+  for (double v : {448.0, 464.0, 465.0, 1e9, 1.0 / 1024, 1.0 / 1024 + 1e-12, 0.0}) values.push_back(v);
+  for (double v : values) {
+    const auto got = static_cast<uint8_t>(__nv_cvt_double_to_fp8(v, __NV_SATFINITE, __NV_E4M3));
+    ASSERT_EQ(got, ToE4M3(v)) << v;
+  }
+}
 
 TEST(Nvfp4DecodeGemv, MatchesReferenceAtOddSizes) {
   SKIP_WITHOUT_GPU();

@@ -1,13 +1,18 @@
 // Variant selection, shared-memory budgets and launch geometry of the NVFP4 CUDA kernels, checked
 // without a GPU (all pure functions of DeviceInfo / GemmArgs).
+#include <cmath>
 #include <cstdint>
+#include <random>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/nvfp4/bit_tricks.h"
 #include "kernels/nvfp4/launch_config.h"
 #include "kernels/nvfp4/selector.h"
+#include "runtime/core/float8.h"
+#include "runtime/core/half.h"
 
 namespace sparkstack::kernels::nvfp4 {
 namespace {
@@ -21,6 +26,65 @@ constexpr DeviceInfo kH100{9, 0, 232448, 132};
 constexpr DeviceInfo kA100{8, 0, 166912, 108};
 constexpr DeviceInfo kGb10{12, 1, 101376, 48};
 constexpr DeviceInfo kTuring{7, 5, 65536, 40};
+
+// The kernels' decode tricks, checked exhaustively against the scalar decoders of float8.h.
+template <int J>
+void CheckPair(uint32_t q) {
+  const uint32_t h = E2M1PairAsHalfBits<J>(q);
+  const float lo = F16ToFloat(static_cast<uint16_t>(h & 0xffff));
+  const float hi = F16ToFloat(static_cast<uint16_t>(h >> 16));
+  const float want_lo = std::ldexp(E2M1ToFloat((q >> (4 * J)) & 0xf), -14);
+  const float want_hi = std::ldexp(E2M1ToFloat((q >> (4 * (J + 4))) & 0xf), -14);
+  ASSERT_EQ(lo, want_lo) << std::hex << q << " J=" << J;
+  ASSERT_EQ(hi, want_hi) << std::hex << q << " J=" << J;
+  ASSERT_EQ(std::signbit(lo), std::signbit(want_lo)) << std::hex << q;
+  ASSERT_EQ(std::signbit(hi), std::signbit(want_hi)) << std::hex << q;
+}
+
+TEST(Nvfp4BitTricks, E2M1PairsDecodeExactly) {
+  std::mt19937 rng(5);
+  for (uint32_t a = 0; a < 16; ++a) {
+    for (uint32_t b = 0; b < 16; ++b) {
+      for (int rep = 0; rep < 8; ++rep) {
+        const uint32_t noise = rng();
+        for (int j = 0; j < 4; ++j) {
+          // Codes a at element j and b at element j + 4, random codes elsewhere.
+          uint32_t q = noise;
+          q &= ~((0xfu << (4 * j)) | (0xfu << (4 * (j + 4))));
+          q |= (a << (4 * j)) | (b << (4 * (j + 4)));
+          switch (j) {
+            case 0: CheckPair<0>(q); break;
+            case 1: CheckPair<1>(q); break;
+            case 2: CheckPair<2>(q); break;
+            case 3: CheckPair<3>(q); break;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Nvfp4BitTricks, E4M3ScalesDecodeExactly) {
+  for (uint32_t b = 0; b < 256; ++b) {
+    if ((b & 0x7f) == 0x7f) continue;  // NaN encodings are not scales
+    const float got = F16ToFloat(static_cast<uint16_t>(E4M3AsHalfBits(b)));
+    EXPECT_EQ(got, std::ldexp(E4M3ToFloat(static_cast<uint8_t>(b)), -8)) << b;
+  }
+}
+
+TEST(Nvfp4BitTricks, DequantizedProductsAreExactInBf16) {
+  // The prefill kernel stores code * scale * 2^-22 as bf16 and relies on it being exact.
+  for (uint32_t c = 0; c < 16; ++c) {
+    for (uint32_t b = 0; b < 256; ++b) {
+      if ((b & 0x7f) == 0x7f) continue;
+      const float v = std::ldexp(E2M1ToFloat(static_cast<uint8_t>(c)), -14) *
+                      std::ldexp(E4M3ToFloat(static_cast<uint8_t>(b)), -8);
+      ASSERT_EQ(Bf16ToFloat(FloatToBf16(v)), v) << c << " " << b;
+      ASSERT_EQ(std::ldexp(v, 22), E2M1ToFloat(static_cast<uint8_t>(c)) *
+                                       E4M3ToFloat(static_cast<uint8_t>(b)));
+    }
+  }
+}
 
 TEST(Nvfp4SmemBudget, EveryTileFitsGb10) {
   // Recomputed here from the layout described in prefill_gemm.cuh: per stage a padded bf16 x tile
