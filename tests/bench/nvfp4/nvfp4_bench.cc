@@ -98,7 +98,7 @@ class Timer {
 };
 
 struct LayerShape {
-  const char* name;
+  std::string name;
   int64_t n, k;
 };
 
@@ -113,16 +113,14 @@ std::vector<LayerShape> DecodeShapes(bool quick) {
     if (quick && tp != 1) continue;
     for (const auto& s : base) {
       // Column-parallel (qkv, gate_up) split n; row-parallel (o, down) split k.
-      const bool row_parallel = std::strcmp(s.name, "o") == 0 || std::strcmp(s.name, "down") == 0;
+      const bool row_parallel = s.name == "o" || s.name == "down";
       LayerShape t = s;
       if (row_parallel) {
         t.k /= tp;
       } else {
         t.n /= tp;
       }
-      static std::vector<std::string> names;  // keeps the c_str alive
-      names.push_back(std::string(s.name) + "/tp" + std::to_string(tp));
-      t.name = names.back().c_str();
+      t.name = s.name + "/tp" + std::to_string(tp);
       out.push_back(t);
     }
   }
@@ -247,7 +245,7 @@ int main(int argc, char** argv) {
       });
       const double gbs = static_cast<double>(code_bytes + scale_bytes) / (ms * 1e6);
       const double cublas_gbs = static_cast<double>(wbf.bytes) / (cublas_ms * 1e6);
-      std::printf("%-14s %7lld %7lld %3lld | %9.1f %9.1f %5.1f%% | %9.1f %9.1f | %6.2fx\n", s.name,
+      std::printf("%-14s %7lld %7lld %3lld | %9.1f %9.1f %5.1f%% | %9.1f %9.1f | %6.2fx\n", s.name.c_str(),
                   static_cast<long long>(s.n), static_cast<long long>(s.k),
                   static_cast<long long>(m), ms * 1e3, gbs, 100.0 * gbs / copy_gbs,
                   cublas_ms * 1e3, cublas_gbs, cublas_ms / ms);
@@ -294,7 +292,7 @@ int main(int argc, char** argv) {
                                   static_cast<int>(s.n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
       });
       const double flops = 2.0 * static_cast<double>(m) * s.n * s.k;
-      std::printf("%-14s %7lld %7lld %5lld | %9.3f %8.1f | %9.3f %8.1f | %5.2fx\n", s.name,
+      std::printf("%-14s %7lld %7lld %5lld | %9.3f %8.1f | %9.3f %8.1f | %5.2fx\n", s.name.c_str(),
                   static_cast<long long>(s.n), static_cast<long long>(s.k),
                   static_cast<long long>(m), ms, flops / (ms * 1e9), cublas_ms,
                   flops / (cublas_ms * 1e9), cublas_ms / ms);
