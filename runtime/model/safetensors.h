@@ -51,6 +51,8 @@ struct SafetensorsEntry {
 // that tensors handed out by Get can keep the mapping alive after the file object is dropped.
 //
 // Thread safety: immutable after Open; every const method may be called from any thread.
+// The file must not be truncated or rewritten in place while mapped (reading a page that no longer
+// exists raises SIGBUS); WriteSafetensors replaces files by rename, which is safe.
 class SafetensorsFile : public std::enable_shared_from_this<SafetensorsFile> {
  public:
   // Maps and validates `path`. Errors (each names the file and, where one is involved, the
