@@ -1,0 +1,132 @@
+// `sparkstack tokenize --model DIR`: JSON lines in, JSON lines out.
+//
+//   {"text": "..."}                      -> {"ids": [...], "text": "..."}
+//   {"messages": [...]}                  -> chat template rendered, then encoded as above
+//   with --decode: {"ids": [...]}        -> {"text": "..."}
+//
+// Per-line overrides: "add_special_tokens" (encode), "skip_special_tokens" (decode). A bad line
+// produces {"error": "...", "line": N} and processing continues; the exit code is 1 if any line
+// failed.
+#include <iostream>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "launcher/command_registry.h"
+#include "nlohmann/json.hpp"
+#include "runtime/core/status_macros.h"
+#include "runtime/tokenizer/tokenizer.h"
+
+namespace sparkstack::launcher {
+namespace {
+
+using nlohmann::json;
+using tokenizer::Tokenizer;
+
+struct TokenizeOptions {
+  std::string model_dir;
+  bool decode = false;
+  bool add_special_tokens = true;
+  bool skip_special_tokens = false;
+  bool add_generation_prompt = true;
+};
+
+absl::StatusOr<bool> LineBool(const json& line, const char* key, bool fallback) {
+  auto it = line.find(key);
+  if (it == line.end() || it->is_null()) return fallback;
+  if (!it->is_boolean()) return absl::InvalidArgumentError(absl::StrCat("\"", key, "\" must be true or false"));
+  return it->get<bool>();
+}
+
+absl::StatusOr<json> RenderMessages(const Tokenizer& tok, const json& line,
+                                    const TokenizeOptions& options) {
+  (void)tok;
+  (void)line;
+  (void)options;
+  return absl::UnimplementedError(
+      "{\"messages\": ...} needs the chat template engine (runtime/tokenizer/jinja), which is "
+      "not available in this build yet");
+}
+
+absl::StatusOr<json> ProcessLine(const Tokenizer& tok, const std::string& text,
+                                 const TokenizeOptions& options) {
+  json line = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (line.is_discarded()) return absl::InvalidArgumentError("line is not valid JSON");
+  if (!line.is_object()) return absl::InvalidArgumentError("line must be a JSON object");
+  if (options.decode) {
+    auto ids_it = line.find("ids");
+    if (ids_it == line.end() || !ids_it->is_array()) {
+      return absl::InvalidArgumentError("--decode expects {\"ids\": [integers]}");
+    }
+    std::vector<int32_t> ids;
+    for (const json& id : *ids_it) {
+      if (!id.is_number_integer() || id.get<int64_t>() < INT32_MIN || id.get<int64_t>() > INT32_MAX) {
+        return absl::InvalidArgumentError(absl::StrCat("\"ids\" must hold integers, found ", id.dump()));
+      }
+      ids.push_back(id.get<int32_t>());
+    }
+    SPARKSTACK_ASSIGN_OR_RETURN(bool skip, LineBool(line, "skip_special_tokens", options.skip_special_tokens));
+    SPARKSTACK_ASSIGN_OR_RETURN(std::string decoded, tok.Decode(ids, skip));
+    return json{{"text", decoded}};
+  }
+  std::string input;
+  if (auto it = line.find("text"); it != line.end()) {
+    if (!it->is_string()) return absl::InvalidArgumentError("\"text\" must be a string");
+    input = it->get<std::string>();
+  } else if (line.contains("messages")) {
+    SPARKSTACK_ASSIGN_OR_RETURN(json rendered, RenderMessages(tok, line, options));
+    input = rendered.get<std::string>();
+  } else {
+    return absl::InvalidArgumentError("expected {\"text\": ...} or {\"messages\": [...]}");
+  }
+  SPARKSTACK_ASSIGN_OR_RETURN(bool add_special, LineBool(line, "add_special_tokens", options.add_special_tokens));
+  SPARKSTACK_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok.Encode(input, add_special));
+  return json{{"ids", ids}, {"text", input}};
+}
+
+absl::Status RunTokenize(const TokenizeOptions& options) {
+  SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, Tokenizer::Load(options.model_dir));
+  std::ios::sync_with_stdio(false);
+  std::string text;
+  size_t line_number = 0, failures = 0;
+  while (std::getline(std::cin, text)) {
+    ++line_number;
+    if (text.empty() || text == "\r") continue;
+    auto result = ProcessLine(*tok, text, options);
+    if (result.ok()) {
+      std::cout << result->dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    } else {
+      ++failures;
+      json error{{"error", std::string(result.status().message())}, {"line", line_number}};
+      std::cout << error.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    }
+  }
+  std::cout.flush();
+  if (failures > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(failures, " of ", line_number, " lines failed"));
+  }
+  return absl::OkStatus();
+}
+
+void SetupTokenizeCommand(CLI::App& root) {
+  auto options = std::make_shared<TokenizeOptions>();
+  CLI::App* cmd = root.add_subcommand(
+      "tokenize", "Encode JSON lines {\"text\"|\"messages\"} (or decode {\"ids\"}) from stdin");
+  cmd->add_option("--model", options->model_dir,
+                  "model directory holding tokenizer.json (and tokenizer_config.json)")
+      ->required();
+  cmd->add_flag("--decode", options->decode, "read {\"ids\": [...]} and write {\"text\": ...}");
+  cmd->add_option("--add-special-tokens", options->add_special_tokens,
+                  "apply the post-processor (BOS/EOS) when encoding (default true)");
+  cmd->add_option("--skip-special-tokens", options->skip_special_tokens,
+                  "drop special tokens when decoding (default false)");
+  cmd->add_option("--add-generation-prompt", options->add_generation_prompt,
+                  "for {\"messages\"}: end with the assistant prompt (default true)");
+  cmd->callback([options] { FinishCommand(RunTokenize(*options)); });
+}
+
+}  // namespace
+
+SPARKSTACK_REGISTER_COMMAND(SetupTokenizeCommand);
+
+}  // namespace sparkstack::launcher
