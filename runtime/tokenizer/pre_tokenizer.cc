@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/tokenizer/utf8.h"
-#include "utf8proc.h"
 
 namespace sparkstack::tokenizer {
 namespace {
@@ -113,8 +112,7 @@ void RewritePieces(PieceList* list,
 
 bool IsNumeric(char32_t cp) {
   if (cp < 0x80) return cp >= '0' && cp <= '9';
-  const auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(cp));
-  return cat == UTF8PROC_CATEGORY_ND || cat == UTF8PROC_CATEGORY_NL || cat == UTF8PROC_CATEGORY_NO;
+  return InUnicodeCategory(cp, "N");
 }
 
 class SplitPreTokenizer : public PreTokenizer {

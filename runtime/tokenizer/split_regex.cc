@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "runtime/tokenizer/unicode_tables.h"
 #include "runtime/tokenizer/utf8.h"
 
 namespace sparkstack::tokenizer {
@@ -64,6 +65,33 @@ absl::StatusOr<std::string> TranslateOnigPattern(std::string_view pattern) {
       const char e = pattern[++i];
       std::string_view body;
       bool negated = false;
+      if ((e == 'p' || e == 'P') && i + 1 < pattern.size() && pattern[i + 1] == '{') {
+        const size_t close = pattern.find('}', i + 2);
+        const std::string_view name =
+            close == std::string_view::npos ? std::string_view() : pattern.substr(i + 2, close - i - 2);
+        const auto ranges = UnicodeCategoryRanges(name);
+        if (!ranges.empty()) {
+          // Spell the category out with Unicode 16 ranges (RE2's tables are older).
+          std::string members;
+          for (const CodePointRange& r : ranges) {
+            absl::StrAppend(&members, "\\x{", absl::Hex(static_cast<uint32_t>(r.first)), "}");
+            if (r.last != r.first) {
+              absl::StrAppend(&members, "-\\x{", absl::Hex(static_cast<uint32_t>(r.last)), "}");
+            }
+          }
+          if (in_class && e == 'P') {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "regex pattern '", std::string(pattern), "': \\P{...} inside [...] is not supported"));
+          }
+          if (in_class) {
+            out += members;
+          } else {
+            absl::StrAppend(&out, e == 'P' ? "[^" : "[", members, "]");
+          }
+          i = close;
+          continue;
+        }
+      }
       switch (e) {
         case 's': body = kWhitespaceClassBody; break;
         case 'S': body = kWhitespaceClassBody; negated = true; break;
@@ -131,6 +159,7 @@ absl::StatusOr<std::unique_ptr<SplitRegex>> SplitRegex::Compile(std::string_view
   }
   RE2::Options options;
   options.set_log_errors(false);
+  options.set_max_mem(int64_t{64} << 20);  // spelled-out Unicode classes make larger programs
   auto compile = [&](const std::string& onig) -> absl::StatusOr<std::unique_ptr<RE2>> {
     auto translated = TranslateOnigPattern(onig);
     if (!translated.ok()) {

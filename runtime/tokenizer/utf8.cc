@@ -1,7 +1,7 @@
 #include "runtime/tokenizer/utf8.h"
 
 #include "absl/strings/str_cat.h"
-#include "utf8proc.h"
+#include "runtime/tokenizer/unicode_tables.h"
 
 namespace sparkstack::tokenizer {
 namespace {
@@ -152,21 +152,29 @@ bool IsUnicodeWhitespace(char32_t cp) {
   }
 }
 
+bool InUnicodeCategory(char32_t cp, std::string_view category) {
+  const auto ranges = UnicodeCategoryRanges(category);
+  size_t lo = 0, hi = ranges.size();
+  while (lo < hi) {
+    const size_t mid = (lo + hi) / 2;
+    if (ranges[mid].last < cp) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo < ranges.size() && ranges[lo].first <= cp;
+}
+
 bool IsWordChar(char32_t cp) {
   if (cp < 0x80) {
     return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
            cp == '_';
   }
   if (cp == 0x200C || cp == 0x200D) return true;  // Join_Control
-  switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
-    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_NL:
-    case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME:
-    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_PC:
-      return true;
-    default:
-      return false;
-  }
+  return InUnicodeCategory(cp, "L") || InUnicodeCategory(cp, "M") ||
+         InUnicodeCategory(cp, "Nd") || InUnicodeCategory(cp, "Pc") ||
+         InUnicodeCategory(cp, "Nl");
 }
 
 }  // namespace sparkstack::tokenizer

@@ -1,5 +1,5 @@
 // UTF-8 helpers shared by the tokenizer pieces: validation with byte offsets, code point decoding,
-// Unicode categories (through utf8proc) and Rust-compatible lossy conversion.
+// Unicode 16 categories and Rust-compatible lossy conversion.
 #ifndef SPARKSTACK_RUNTIME_TOKENIZER_UTF8_H_
 #define SPARKSTACK_RUNTIME_TOKENIZER_UTF8_H_
 
@@ -36,6 +36,8 @@ size_t IncompleteUtf8Suffix(std::string_view bytes);
 
 // Unicode White_Space (what Rust's char::is_whitespace and Oniguruma's \s match).
 bool IsUnicodeWhitespace(char32_t cp);
+// Membership in a Unicode 16 General_Category given by short name ("L", "Nd", "N", ...).
+bool InUnicodeCategory(char32_t cp, std::string_view category);
 // Rust regex \w: alphabetic, marks, decimal digits, connector punctuation.
 bool IsWordChar(char32_t cp);
 
