@@ -2,6 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/quant/quant_scheme.h"
+#include "runtime/quant/weight_loader.h"
 
 namespace sparkstack {
 
@@ -23,14 +25,11 @@ absl::StatusOr<Tensor> LoadFloatTensor(const Checkpoint& checkpoint, const std::
 }
 
 absl::StatusOr<Weight> LoadLinear(const Checkpoint& checkpoint, const std::string& prefix) {
-  const std::string name = prefix + ".weight";
-  SPARKSTACK_ASSIGN_OR_RETURN(Tensor tensor, checkpoint.Get(name));
-  auto weight = Weight::Dense(std::move(tensor));
-  if (!weight.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' in ", checkpoint.dir(),
-                                                   ": ", weight.status().message()));
-  }
-  return weight;
+  // Dense, ModelOpt NVFP4 or compressed-tensors NVFP4, decided by the checkpoint's tensors and
+  // checked against its quantization config (runtime/quant/weight_loader.h). The config files are
+  // small; reading them per layer keeps this function stateless.
+  SPARKSTACK_ASSIGN_OR_RETURN(QuantScheme scheme, ReadQuantScheme(checkpoint.dir()));
+  return LoadLinearWeight(checkpoint, scheme, prefix);
 }
 
 }  // namespace sparkstack

@@ -10,8 +10,9 @@
 
 namespace sparkstack {
 
-// The weight of the linear layer `prefix` ("model.layers.0.self_attn.q_proj"): `prefix.weight`
-// as a dense f32/f16/bf16 matrix [out, in]. Zero-copy: the weight borrows the mapped checkpoint.
+// The weight of the linear layer `prefix` ("model.layers.0.self_attn.q_proj"), dense f32/f16/bf16
+// [out, in] or NVFP4 (ModelOpt or compressed-tensors; see runtime/quant/weight_loader.h for the
+// tensors and errors). Zero-copy: the weight borrows the mapped checkpoint.
 absl::StatusOr<Weight> LoadLinear(const Checkpoint& checkpoint, const std::string& prefix);
 
 // A 1-D (norm) or 2-D (embedding) float tensor `name`, checked against `shape`.
