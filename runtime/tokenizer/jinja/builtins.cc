@@ -379,9 +379,16 @@ void AddGlobalFunctions(Object& globals) {
       if (args.positional.size() == 3) step = args.positional[2].int_value();
     }
     if (step == 0) ThrowError("range() step must not be zero");
+    // Charge the whole length up front so range(10**12) fails before allocating anything.
+    const __int128 span = step > 0 ? static_cast<__int128>(stop) - start
+                                   : static_cast<__int128>(start) - stop;
+    const __int128 abs_step = step > 0 ? step : -static_cast<__int128>(step);
+    const __int128 length = span <= 0 ? 0 : (span + abs_step - 1) / abs_step;
+    interp.CountWork(length > (static_cast<__int128>(1) << 40) ? (int64_t{1} << 40)
+                                                                : static_cast<int64_t>(length));
     Array out;
+    out.reserve(static_cast<size_t>(length));
     for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
-      interp.CountWork(1);
       out.push_back(Value::Int(i));
       if (__builtin_add_overflow(i, step, &i)) break;
     }

@@ -201,27 +201,35 @@ Interpreter::Flow Interpreter::ExecFor(const Stmt& stmt, Scope& scope, std::stri
     return Flow::kNormal;
   }
   const int64_t n = static_cast<int64_t>(items.size());
+  // One loop object per loop, updated in place each iteration (as Jinja's LoopContext is).
+  auto position = std::make_shared<int64_t>(0);
+  Object loop_object;
+  for (const char* key : {"index", "index0", "revindex", "revindex0", "first", "last", "length",
+                          "depth", "depth0", "previtem", "nextitem"}) {
+    loop_object.items.emplace_back(key, Value());
+  }
+  loop_object.items.emplace_back(
+      "cycle", Value::MakeFunction("loop.cycle", [position](Interpreter&, CallArgs& args) {
+        if (args.positional.empty()) ThrowError("loop.cycle() needs at least one value");
+        return args.positional[static_cast<size_t>(*position) % args.positional.size()];
+      }));
+  const Value loop = Value::MakeObject(std::move(loop_object));
+  std::vector<std::pair<std::string, Value>>& fields = loop.object().items;
+  fields[6].second = Value::Int(n);
+  fields[7].second = Value::Int(1);
+  fields[8].second = Value::Int(0);
   for (int64_t i = 0; i < n; ++i) {
     CountWork(1);
-    Object loop;
-    loop.items.reserve(10);
-    loop.items.emplace_back("index", Value::Int(i + 1));
-    loop.items.emplace_back("index0", Value::Int(i));
-    loop.items.emplace_back("revindex", Value::Int(n - i));
-    loop.items.emplace_back("revindex0", Value::Int(n - i - 1));
-    loop.items.emplace_back("first", Value::Bool(i == 0));
-    loop.items.emplace_back("last", Value::Bool(i == n - 1));
-    loop.items.emplace_back("length", Value::Int(n));
-    loop.items.emplace_back("depth", Value::Int(1));
-    loop.items.emplace_back("depth0", Value::Int(0));
-    loop.items.emplace_back("previtem", i > 0 ? items[i - 1] : Value());
-    loop.items.emplace_back("nextitem", i + 1 < n ? items[i + 1] : Value());
-    loop.items.emplace_back(
-        "cycle", Value::MakeFunction("loop.cycle", [i](Interpreter&, CallArgs& args) {
-          if (args.positional.empty()) ThrowError("loop.cycle() needs at least one value");
-          return args.positional[static_cast<size_t>(i) % args.positional.size()];
-        }));
-    loop_scope.vars["loop"] = Value::MakeObject(std::move(loop));
+    *position = i;
+    fields[0].second = Value::Int(i + 1);
+    fields[1].second = Value::Int(i);
+    fields[2].second = Value::Int(n - i);
+    fields[3].second = Value::Int(n - i - 1);
+    fields[4].second = Value::Bool(i == 0);
+    fields[5].second = Value::Bool(i == n - 1);
+    fields[9].second = i > 0 ? items[i - 1] : Value();
+    fields[10].second = i + 1 < n ? items[i + 1] : Value();
+    loop_scope.vars["loop"] = loop;
     Assign(binder, loop_scope, items[i]);
     const Flow flow = ExecBody(stmt.body, loop_scope, out);
     if (flow == Flow::kBreak) break;
@@ -423,9 +431,16 @@ Value Interpreter::EvalSlice(const Expr& expr, Scope& scope) {
 }
 
 Value Interpreter::ApplyFilterChain(const Expr& filter, const Value* block_text, Scope& scope) {
-  const Value operand = filter.a != nullptr ? Eval(*filter.a, scope) : *block_text;
-  if (filter.a != nullptr && filter.a->kind == ExprKind::kFilter && block_text != nullptr) {
-    // unreachable: block filter chains have a null innermost operand
+  // In a {% filter %} block the innermost operand is null and stands for the block's text.
+  Value operand;
+  if (filter.a == nullptr) {
+    if (block_text == nullptr) ThrowError("filter without an operand");
+    operand = *block_text;
+  } else if (filter.a->kind == ExprKind::kFilter) {
+    DepthGuard guard(this);
+    operand = ApplyFilterChain(*filter.a, block_text, scope);
+  } else {
+    operand = Eval(*filter.a, scope);
   }
   CallArgs args = EvalArgs(filter, scope);
   return ApplyFilter(*this, filter.name, operand, args);

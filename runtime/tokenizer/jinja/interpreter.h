@@ -25,7 +25,7 @@ namespace sparkstack::jinja {
 
 struct RenderLimits {
   int max_depth = 400;                        // nested evaluation frames (macro recursion included)
-  int64_t max_iterations = 4'000'000;         // loop iterations + macro calls + built-up items
+  int64_t max_iterations = 1'000'000;         // loop iterations + macro calls + built-up items
   size_t max_string_bytes = 64u << 20;        // any string, the output included
 };
 

@@ -572,6 +572,8 @@ class Parser {
         node = ParseSubscript(at, std::move(node));
       } else if (IsOp("(")) {
         auto call = MakeAt<Expr>(at);
+        call->line = node->line;  // errors point at the callee, not at '('
+        call->column = node->column;
         call->kind = ExprKind::kCall;
         call->a = std::move(node);
         ParseCallArgs(*call);

@@ -54,42 +54,42 @@ Value Value::None() {
 Value Value::Bool(bool b) {
   Value v;
   v.kind_ = Kind::kBool;
-  v.b_ = b;
+  v.data_ = b;
   return v;
 }
 
 Value Value::Int(int64_t i) {
   Value v;
   v.kind_ = Kind::kInt;
-  v.i_ = i;
+  v.data_ = i;
   return v;
 }
 
 Value Value::Float(double f) {
   Value v;
   v.kind_ = Kind::kFloat;
-  v.f_ = f;
+  v.data_ = f;
   return v;
 }
 
 Value Value::String(std::string s) {
   Value v;
   v.kind_ = Kind::kString;
-  v.s_ = std::move(s);
+  v.data_ = std::move(s);
   return v;
 }
 
 Value Value::MakeArray(Array items) {
   Value v;
   v.kind_ = Kind::kArray;
-  v.array_ = std::make_shared<Array>(std::move(items));
+  v.data_ = std::make_shared<Array>(std::move(items));
   return v;
 }
 
 Value Value::MakeObject(Object object) {
   Value v;
   v.kind_ = Kind::kObject;
-  v.object_ = std::make_shared<Object>(std::move(object));
+  v.data_ = std::make_shared<Object>(std::move(object));
   return v;
 }
 
@@ -102,18 +102,24 @@ Value Value::MakeNamespace(Object object) {
 Value Value::MakeFunction(std::string name, std::function<Value(Interpreter&, CallArgs&)> fn) {
   Value v;
   v.kind_ = Kind::kFunction;
-  v.function_ = std::make_shared<const Function>(Function{std::move(name), std::move(fn)});
+  v.data_ = std::make_shared<const Function>(Function{std::move(name), std::move(fn)});
   return v;
+}
+
+const std::string& Value::str() const {
+  static const std::string kEmpty;
+  const std::string* s = std::get_if<std::string>(&data_);
+  return s != nullptr ? *s : kEmpty;
 }
 
 double Value::AsDouble() const {
   switch (kind_) {
     case Kind::kInt:
-      return static_cast<double>(i_);
+      return static_cast<double>(int_value());
     case Kind::kFloat:
-      return f_;
+      return float_value();
     case Kind::kBool:
-      return b_ ? 1 : 0;
+      return bool_value() ? 1 : 0;
     default:
       return 0;
   }
@@ -125,17 +131,17 @@ bool Value::Truthy() const {
     case Kind::kNone:
       return false;
     case Kind::kBool:
-      return b_;
+      return bool_value();
     case Kind::kInt:
-      return i_ != 0;
+      return int_value() != 0;
     case Kind::kFloat:
-      return f_ != 0;
+      return float_value() != 0;
     case Kind::kString:
-      return !s_.empty();
+      return !str().empty();
     case Kind::kArray:
-      return !array_->empty();
+      return !array().empty();
     case Kind::kObject:
-      return !object_->items.empty();
+      return !object().items.empty();
     case Kind::kNamespace:
     case Kind::kFunction:
       return true;
@@ -348,15 +354,15 @@ std::string Value::ToString() const {
     case Kind::kNone:
       return "";
     case Kind::kBool:
-      return b_ ? "true" : "false";
+      return bool_value() ? "true" : "false";
     case Kind::kInt:
-      return std::to_string(i_);
+      return std::to_string(int_value());
     case Kind::kFloat:
-      return FormatFloat(f_);
+      return FormatFloat(float_value());
     case Kind::kString:
-      return s_;
+      return str();
     case Kind::kFunction:
-      return "<function " + function_->name + ">";
+      return "<function " + function().name + ">";
     case Kind::kArray:
     case Kind::kObject:
     case Kind::kNamespace:

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "nlohmann/json.hpp"
@@ -100,15 +101,16 @@ class Value {
   bool is_mapping_like() const { return kind_ == Kind::kObject || kind_ == Kind::kNamespace; }
   bool is_function() const { return kind_ == Kind::kFunction; }
 
-  bool bool_value() const { return b_; }
-  int64_t int_value() const { return i_; }
-  double float_value() const { return f_; }
+  bool bool_value() const { return Get<bool>(false); }
+  int64_t int_value() const { return Get<int64_t>(0); }
+  double float_value() const { return Get<double>(0.0); }
   // Numeric value of an int, float or bool.
   double AsDouble() const;
-  const std::string& str() const { return s_; }
-  Array& array() const { return *array_; }
-  Object& object() const { return *object_; }
-  const Function& function() const { return *function_; }
+  const std::string& str() const;
+  // Callers check the kind first (is_array(), is_mapping_like(), is_function()).
+  Array& array() const { return *std::get<std::shared_ptr<Array>>(data_); }
+  Object& object() const { return *std::get<std::shared_ptr<Object>>(data_); }
+  const Function& function() const { return *std::get<std::shared_ptr<const Function>>(data_); }
 
   // Python truthiness: empty strings, arrays and objects, 0, none and undefined are false.
   bool Truthy() const;
@@ -119,14 +121,17 @@ class Value {
   const char* TypeName() const;
 
  private:
+  template <typename T>
+  T Get(T fallback) const {
+    const T* p = std::get_if<T>(&data_);
+    return p != nullptr ? *p : fallback;
+  }
+
   Kind kind_ = Kind::kUndefined;
-  bool b_ = false;
-  int64_t i_ = 0;
-  double f_ = 0;
-  std::string s_;
-  std::shared_ptr<Array> array_;
-  std::shared_ptr<Object> object_;  // kObject and kNamespace
-  std::shared_ptr<const Function> function_;
+  // Only the active alternative is stored, which keeps copies cheap.
+  std::variant<std::monostate, bool, int64_t, double, std::string, std::shared_ptr<Array>,
+               std::shared_ptr<Object>, std::shared_ptr<const Function>>
+      data_;
 };
 
 // Deep equality with Python semantics (1 == 1.0, true == 1, "1" != 1, undefined == undefined).
