@@ -4,13 +4,17 @@
 #include <ucp/api/ucp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/parallel/peer_liveness.h"
 #include "runtime/parallel/reduce.h"
 
 namespace sparkstack {
@@ -32,6 +36,23 @@ constexpr int kMaxWorldSize = 1 << 16;
 constexpr ucp_tag_t kFullTagMask = ~ucp_tag_t{0};
 // Bound on tearing down (closing endpoints, cancelling requests) so a dead peer cannot hang it.
 constexpr std::chrono::milliseconds kTeardownTimeout{2000};
+constexpr std::chrono::milliseconds kFailDrainTimeout{200};
+// A waiting rank checks that same-machine peers still exist this often (see peer_liveness.h).
+constexpr std::chrono::milliseconds kLivenessInterval{5};
+// Worker-address blob: magic "SSUX", version, process identity, then the UCX address.
+constexpr uint32_t kAddressMagic = 0x58555353;
+constexpr uint16_t kAddressVersion = 1;
+// Idle progress calls before a waiting rank starts yielding its core (a few microseconds).
+constexpr unsigned kSpinsBeforeYield = 128;
+
+// SPARKSTACK_HOST_SPINS overrides kSpinsBeforeYield (e.g. larger on dedicated cores).
+unsigned SpinsBeforeYield() {
+  static const unsigned spins = [] {
+    const char* env = std::getenv("SPARKSTACK_HOST_SPINS");
+    return env != nullptr ? static_cast<unsigned>(std::strtoul(env, nullptr, 10)) : kSpinsBeforeYield;
+  }();
+  return spins;
+}
 
 std::string UcsError(ucs_status_t status) { return ucs_status_string(status); }
 
@@ -62,6 +83,10 @@ struct HostTransport {
   std::vector<ucp_ep_h> eps;
   std::vector<PeerRef> peer_refs;        // sized once: UCX keeps pointers to the elements
   std::vector<ucs_status_t> peer_error;  // UCS_OK while the endpoint is healthy
+  // Same-machine peers connected without UCX error handling (so UCX may use shared memory):
+  // their death is detected by watching the process (peer_liveness.h).
+  std::vector<bool> watch_process;
+  std::vector<ProcessIdentity> identities;
   absl::Status broken;                   // first fatal error of any communicator on it
   int next_channel = 1;                  // channel 0 is the world communicator
 
@@ -74,8 +99,9 @@ struct HostTransport {
     }
   }
 
-  void DrainAndFree(std::vector<void*>& requests) {
-    const auto until = Clock::now() + kTeardownTimeout;
+  void DrainAndFree(std::vector<void*>& requests,
+                    std::chrono::milliseconds limit = kTeardownTimeout) {
+    const auto until = Clock::now() + limit;
     while (Clock::now() < until) {
       bool all_done = true;
       for (void* request : requests) {
@@ -88,7 +114,7 @@ struct HostTransport {
     requests.clear();
   }
 
-  void CloseEndpoints(uint32_t flags) {
+  void CloseEndpoints(uint32_t flags, std::chrono::milliseconds limit = kTeardownTimeout) {
     std::vector<void*> closing;
     for (ucp_ep_h& ep : eps) {
       if (ep == nullptr) continue;
@@ -99,7 +125,7 @@ struct HostTransport {
       if (request != nullptr && UCS_PTR_IS_PTR(request)) closing.push_back(request);
       ep = nullptr;
     }
-    DrainAndFree(closing);
+    DrainAndFree(closing, limit);
   }
 };
 
@@ -230,6 +256,8 @@ struct HostCommunicator::Impl {
   // Progresses until ops[begin, end) complete, a peer fails, or the deadline passes.
   absl::Status Wait(size_t begin, size_t end) {
     unsigned idle = 0;
+    // The first check waits a little: a fast operation never pays for reading /proc.
+    Clock::time_point next_liveness_check = Clock::now() + kLivenessInterval;
     while (true) {
       bool all_done = true;
       for (size_t i = begin; i < end; ++i) {
@@ -257,28 +285,47 @@ struct HostCommunicator::Impl {
         }
         return absl::OkStatus();
       }
-      std::vector<int> waiting;
+      const Clock::time_point now = Clock::now();
+      const bool check_processes = now >= next_liveness_check;
+      if (check_processes) next_liveness_check = now + kLivenessInterval;
       for (size_t i = begin; i < end; ++i) {
         if (ops[i].done) continue;
         const int peer = ops[i].peer;
-        const ucs_status_t peer_error = transport->peer_error[members[peer]];
+        const int world_peer = members[peer];
+        const ucs_status_t peer_error = transport->peer_error[world_peer];
         if (peer_error != UCS_OK) {
           return Fail(absl::UnavailableError(
               absl::StrCat(Prefix(), ": lost the connection to ", Peer(peer), " (",
                            UcsError(peer_error), "); did that process die?")));
         }
-        if (std::find(waiting.begin(), waiting.end(), peer) == waiting.end()) waiting.push_back(peer);
+        if (check_processes && transport->watch_process[world_peer] &&
+            ProcessGone(transport->identities[world_peer])) {
+          return Fail(absl::UnavailableError(
+              absl::StrCat(Prefix(), ": ", Peer(peer), " (pid ",
+                           transport->identities[world_peer].pid, ") has exited")));
+        }
       }
-      if (Clock::now() >= deadline) {
+      if (now >= deadline) {
+        std::vector<int> waiting;
+        for (size_t i = begin; i < end; ++i) {
+          if (!ops[i].done) waiting.push_back(ops[i].peer);
+        }
         std::sort(waiting.begin(), waiting.end());
+        waiting.erase(std::unique(waiting.begin(), waiting.end()), waiting.end());
         std::vector<std::string> names;
         for (int p : waiting) names.push_back(Peer(p));
         return Fail(absl::DeadlineExceededError(absl::StrCat(
             Prefix(), ": timed out after ", timeout.count(), " ms waiting for ",
             absl::StrJoin(names, ", "))));
       }
-      // Busy-poll for latency, but yield now and then: ranks often outnumber cores in tests.
-      if (ucp_worker_progress(worker) == 0 && (++idle & 63) == 0) sched_yield();
+      // Busy-poll for latency; once idle for a while, yield on every idle poll: ranks often
+      // outnumber cores (tests, loopback runs), and a spinning rank would hold the core its
+      // peer needs to make progress.
+      if (ucp_worker_progress(worker) != 0) {
+        idle = 0;
+      } else if (++idle > SpinsBeforeYield()) {
+        sched_yield();
+      }
     }
   }
 
@@ -296,8 +343,9 @@ struct HostCommunicator::Impl {
       op.request = nullptr;
       op.done = true;
     }
-    transport->CloseEndpoints(UCP_EP_CLOSE_FLAG_FORCE);
-    transport->DrainAndFree(pending);
+    // Short bounds: the error must reach the caller quickly, and a dead peer never answers.
+    transport->CloseEndpoints(UCP_EP_CLOSE_FLAG_FORCE, kFailDrainTimeout);
+    transport->DrainAndFree(pending, kFailDrainTimeout);
     return status;
   }
 
@@ -327,6 +375,24 @@ absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Create(Rende
     return absl::InternalError(absl::StrCat(
         where, ": reading the UCX configuration (UCX_* environment): ", UcsError(status)));
   }
+  // Without UCX error handling (same-machine peers, see the header), a transport error is fatal
+  // in UCX, and CMA (process_vm_readv into a peer that just died) raises one: the survivor would
+  // abort instead of reporting the dead rank. So unless the user chose transports, leave CMA out;
+  // large same-machine messages then go through the shared-memory FIFOs instead.
+  // Without CMA no shared-memory transport does zero-copy rendezvous, and UCX would move
+  // rendezvous-sized messages (>= ~8 KiB) over TCP loopback: ~1 ms instead of ~10 us. So also
+  // keep every message on the eager path unless the user set UCX_RNDV_THRESH (on RDMA machines,
+  // set UCX_TLS and UCX_RNDV_THRESH to get zero-copy; big device tensors go over NCCL anyway).
+  const std::pair<const char*, const char*> defaults[] = {{"TLS", "^cma"}, {"RNDV_THRESH", "inf"}};
+  for (const auto& [name, value] : defaults) {
+    if (std::getenv(absl::StrCat("UCX_", name).c_str()) != nullptr) continue;
+    status = ucp_config_modify(config, name, value);
+    if (status != UCS_OK) {
+      ucp_config_release(config);
+      return absl::InternalError(absl::StrCat(where, ": setting UCX ", name, "=", value, ": ",
+                                              UcsError(status)));
+    }
+  }
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_ESTIMATED_NUM_EPS;
   params.features = UCP_FEATURE_TAG;
@@ -350,29 +416,62 @@ absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Create(Rende
     return absl::UnavailableError(
         absl::StrCat(where, ": ucp_worker_get_address: ", UcsError(status)));
   }
-  std::string blob(reinterpret_cast<const char*>(address), address_length);
+  std::string blob;
+  blob.push_back(static_cast<char>(kAddressMagic & 0xff));
+  blob.push_back(static_cast<char>((kAddressMagic >> 8) & 0xff));
+  blob.push_back(static_cast<char>((kAddressMagic >> 16) & 0xff));
+  blob.push_back(static_cast<char>(kAddressMagic >> 24));
+  blob.push_back(static_cast<char>(kAddressVersion & 0xff));
+  blob.push_back(static_cast<char>(kAddressVersion >> 8));
+  const ProcessIdentity self = ProcessIdentity::Self();
+  EncodeIdentity(self, blob);
+  blob.append(reinterpret_cast<const char*>(address), address_length);
   ucp_worker_release_address(t->worker, address);
 
-  SPARKSTACK_ASSIGN_OR_RETURN(std::vector<std::string> addresses, rendezvous.AllGather(blob));
+  SPARKSTACK_ASSIGN_OR_RETURN(std::vector<std::string> blobs, rendezvous.AllGather(blob));
+  // SPARKSTACK_UCX_PEER_FAILURE=1: UCX error handling for every peer (TCP even on one machine).
+  const char* force_peer_mode = std::getenv("SPARKSTACK_UCX_PEER_FAILURE");
+  const bool ucx_detects_all = force_peer_mode != nullptr && std::string(force_peer_mode) == "1";
 
   const int n = t->world_size;
   t->eps.assign(n, nullptr);
   t->peer_error.assign(n, UCS_OK);
+  t->watch_process.assign(n, false);
+  t->identities.assign(n, ProcessIdentity{});
   t->peer_refs.reserve(n);
   for (int p = 0; p < n; ++p) t->peer_refs.push_back({t.get(), p});
   for (int p = 0; p < n; ++p) {
     if (p == t->world_rank) continue;
-    if (addresses[p].empty()) {
-      return absl::DataLossError(
-          absl::StrCat(where, ": rank ", p, " published an empty UCX address"));
+    std::string_view in = blobs[p];
+    const auto byte = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(in[i])); };
+    if (in.size() < 6 || (byte(0) | byte(1) << 8 | byte(2) << 16 | byte(3) << 24) != kAddressMagic ||
+        (byte(4) | byte(5) << 8) != kAddressVersion) {
+      return absl::DataLossError(absl::StrCat(
+          where, ": rank ", p, " published a worker address this build cannot read (expected magic ",
+          kAddressMagic, " version ", kAddressVersion, "; a different sparkstack version?)"));
     }
+    in.remove_prefix(6);
+    auto identity = DecodeIdentity(in);
+    if (!identity.ok()) {
+      return absl::DataLossError(absl::StrCat(where, ": rank ", p, "'s worker address: ",
+                                              identity.status().message()));
+    }
+    if (in.empty()) {
+      return absl::DataLossError(absl::StrCat(where, ": rank ", p, " published an empty UCX address"));
+    }
+    t->identities[p] = *identity;
+    t->watch_process[p] = !ucx_detects_all && self.SameMachineAs(*identity);
     ucp_ep_params_t ep_params{};
-    ep_params.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS |
-                           UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER;
-    ep_params.address = reinterpret_cast<const ucp_address_t*>(addresses[p].data());
-    ep_params.err_mode = UCP_ERR_HANDLING_MODE_PEER;
-    ep_params.err_handler.cb = &HostTransport::OnPeerError;
-    ep_params.err_handler.arg = &t->peer_refs[p];
+    ep_params.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
+    ep_params.address = reinterpret_cast<const ucp_address_t*>(in.data());
+    if (t->watch_process[p]) {
+      ep_params.err_mode = UCP_ERR_HANDLING_MODE_NONE;  // lets UCX pick shared memory
+    } else {
+      ep_params.field_mask |= UCP_EP_PARAM_FIELD_ERR_HANDLER;
+      ep_params.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+      ep_params.err_handler.cb = &HostTransport::OnPeerError;
+      ep_params.err_handler.arg = &t->peer_refs[p];
+    }
     status = ucp_ep_create(t->worker, &ep_params, &t->eps[p]);
     if (status != UCS_OK) {
       return absl::UnavailableError(
@@ -454,7 +553,7 @@ absl::Status HostCommunicator::AllReduceSum(void* data, size_t count, DType dtyp
 absl::Status HostCommunicator::Impl::DirectAllReduce(void* data, size_t count, DType dtype,
                                                      size_t bytes) {
   if (scratch.size() < bytes * (size - 1)) scratch.resize(bytes * (size - 1));
-  std::vector<const void*> inputs(size);
+  absl::InlinedVector<const void*, 8> inputs(size);
   for (int p = 0, slot = 0; p < size; ++p) {
     if (p == rank) {
       inputs[p] = data;

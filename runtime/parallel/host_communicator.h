@@ -3,9 +3,11 @@
 //
 // Transport: whatever UCX selects from UCX_TLS (unset: shared memory between processes on one
 // machine, TCP or RDMA verbs across machines). Tests that must cross a network interface set
-// UCX_TLS=tcp. Endpoints use UCX's peer error handling, so a peer that dies turns the pending
-// operations that involve it into Unavailable errors naming its rank; anything else that stalls
-// ends with DeadlineExceeded after timeout().
+// UCX_TLS=tcp. A peer that dies turns the pending operations that involve it into Unavailable
+// errors naming its rank: peers on other machines through UCX's peer error handling; peers on
+// this machine by watching their process (UCX 1.13 cannot handle peer failure on shared memory
+// and would fall back to TCP; see peer_liveness.h; SPARKSTACK_UCX_PEER_FAILURE=1 restores UCX's
+// handling everywhere). Anything else that stalls ends with DeadlineExceeded after timeout().
 //
 // Algorithms (all ranks get bitwise-identical results):
 //   AllReduceSum  small messages: direct exchange (every rank sends its buffer to every other and

@@ -5,14 +5,18 @@
 
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 namespace sparkstack::bench {
 
-// 4 KiB .. 64 MiB, powers of two.
+// 4 KiB .. max_bytes (default 64 MiB), powers of two. SPARKSTACK_BENCH_MAX_BYTES lowers the
+// top for quick runs (both benchmarks read it, so the table stays aligned).
 inline std::vector<size_t> AllReduceSizes() {
+  size_t max_bytes = 64u << 20;
+  if (const char* env = std::getenv("SPARKSTACK_BENCH_MAX_BYTES")) max_bytes = std::strtoull(env, nullptr, 10);
   std::vector<size_t> sizes;
-  for (size_t bytes = 4 << 10; bytes <= (64u << 20); bytes *= 2) sizes.push_back(bytes);
+  for (size_t bytes = 4 << 10; bytes <= max_bytes; bytes *= 2) sizes.push_back(bytes);
   return sizes;
 }
 
