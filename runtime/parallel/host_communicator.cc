@@ -131,7 +131,10 @@ struct HostTransport {
 
 HostTransport::~HostTransport() {
   if (worker != nullptr) {
-    CloseEndpoints(0);  // flush: lets the last messages reach peers before we go
+    // The world communicator's goodbye barrier (see ~HostCommunicator) already proved that every
+    // message reached its peer; a flushing close would instead race with peers that have
+    // already gone (and make UCX log errors).
+    CloseEndpoints(UCP_EP_CLOSE_FLAG_FORCE);
     ucp_worker_destroy(worker);
   }
   if (context != nullptr) ucp_cleanup(context);
@@ -532,7 +535,21 @@ absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Split(
 }
 
 HostCommunicator::HostCommunicator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-HostCommunicator::~HostCommunicator() = default;
+HostCommunicator::~HostCommunicator() {
+  // Goodbye barrier on the world communicator, so no rank tears down its endpoints while a peer
+  // still expects messages from it. Bounded, and skipped after an error.
+  if (impl_->channel == 0 && impl_->size > 1 && impl_->transport->broken.ok()) {
+    (void)impl_->Begin("shutdown barrier", kTeardownTimeout);
+    static char dummy[1];
+    for (int p = 0; p < impl_->size; ++p) {
+      if (p != impl_->rank) impl_->PostRecv(p, dummy, 0);
+    }
+    for (int p = 0; p < impl_->size; ++p) {
+      if (p != impl_->rank) impl_->PostSend(p, dummy, 0);
+    }
+    (void)impl_->WaitAll();
+  }
+}
 
 int HostCommunicator::rank() const { return impl_->rank; }
 int HostCommunicator::size() const { return impl_->size; }

@@ -50,6 +50,9 @@ class HostCommunicator final : public Communicator {
   // them, all refuse further calls. Up to 255 splits per world.
   absl::StatusOr<std::unique_ptr<HostCommunicator>> Split(const std::vector<int>& world_ranks);
 
+  // Destroying the world communicator (the one Create returned) is collective, like
+  // MPI_Finalize: it waits up to 2 s for every rank to destroy theirs, so that no rank closes
+  // its connections while a peer still expects messages from it.
   ~HostCommunicator() override;
 
   int rank() const override;
