@@ -1,3 +1,7 @@
+// NOTE FOR THE MODEL CODE (committed, in use): runtime/model/linear_loader.cc's LoadLinear calls
+// LoadLinearWeight(checkpoint, ReadQuantScheme(checkpoint.dir()), prefix); library sparkstack_quant.
+// FuseRows (below) is available for fused qkv / gate_up weights.
+//
 // Loading one linear layer's weight from a checkpoint in whatever format it is stored: dense
 // (f32/f16/bf16), ModelOpt NVFP4 or compressed-tensors NVFP4. The model code calls this for every
 // linear layer and never looks at quantization tensors itself.
