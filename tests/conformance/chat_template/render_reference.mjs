@@ -193,6 +193,39 @@ for (const model of MODELS) {
   }
 }
 
+// More real-world template shapes (in templates/): Llama 3.1's tool-calling template, a Mistral
+// template that enforces alternation with raise_exception, Gemma's. Fewer conversations each.
+const EXTRA_TEMPLATES = ["llama3_1_tools", "mistral_alternating", "gemma"];
+for (const name of EXTRA_TEMPLATES) {
+  const source = readFileSync(join(dirname(fileURLToPath(import.meta.url)), "templates", `${name}.jinja`), "utf8");
+  const template = new Template(source);
+  const r = rng(99 + name.length);
+  const conversations = [];
+  for (let i = 0; i < 20; ++i) conversations.push({ messages: randomConversation(r, "plain"), extra: {} });
+  conversations.push({ messages: [{ role: "user", content: "x" }, { role: "user", content: "y" }], extra: {} });
+  if (name === "llama3_1_tools") {
+    const call = { role: "assistant", tool_calls: [{ type: "function", function: { name: "get_weather", arguments: { city: "Paris", days: 2 } } }] };
+    const twoCalls = { role: "assistant", tool_calls: [call.tool_calls[0], call.tool_calls[0]] };
+    const toolTurn = { role: "tool", content: '{"temperature": 21}' };
+    const base = [{ role: "system", content: " Be brief. " }, { role: "user", content: "Weather in Paris?" }];
+    conversations.push({ messages: base, extra: { tools: TOOLS } });
+    conversations.push({ messages: [...base, call, toolTurn], extra: { tools: TOOLS } });
+    conversations.push({ messages: [...base, call, toolTurn], extra: { tools: TOOLS, tools_in_user_message: false, date_string: "01 Jan 2025" } });
+    conversations.push({ messages: [...base, twoCalls], extra: { tools: TOOLS } });
+    conversations.push({ messages: [{ role: "system", content: "S" }], extra: { tools: TOOLS } });
+    // (builtin_tools is left out: the reference lacks the `reject` filter that path uses.)
+    conversations.push({ messages: [...base, call, { role: "ipython", content: ["a", "b"] }], extra: { tools: TOOLS } });
+  }
+  for (const conversation of conversations) {
+    for (const addGenerationPrompt of [false, true]) {
+      addCase(
+        { kind: "chat", model: name, template: source, messages: conversation.messages, add_generation_prompt: addGenerationPrompt, bos_token: "<s>", eos_token: "</s>", extra: conversation.extra },
+        () => template.render({ messages: conversation.messages, add_generation_prompt: addGenerationPrompt, bos_token: "<s>", eos_token: "</s>", ...conversation.extra }),
+      );
+    }
+  }
+}
+
 // Small templates, one construct each, rendered with the same context.
 const SNIPPET_CONTEXT = {
   name: "World",
