@@ -66,7 +66,8 @@ class HostCommunicator final : public Communicator {
   absl::Status Barrier() override;
 
   // All-reduce messages up to this many bytes use the direct exchange; larger ones the ring.
-  // Exposed for tests and the benchmark (to exercise both paths at any size).
+  // Default: 256 KiB / (size() - 1). Exposed for tests and the benchmark (to exercise both
+  // paths at any size).
   void set_direct_allreduce_max_bytes(size_t bytes);
 
   struct Impl;  // UCX state; public only so the .cc's helpers can name it.
