@@ -222,8 +222,15 @@ Value DictMethod(const Value& object, const std::string& name, CallArgs& args) {
 
 Value ListMethod(Interpreter& interp, const Value& list, const std::string& name, CallArgs& args) {
   Array& items = list.array();
+  // Appending mutates a shared list, so the depth recorded at construction cannot follow it;
+  // refuse values that would nest past the limit and lists appended into themselves.
+  auto check_item = [&](const Value& item) {
+    if (item.depth() + 1 > kMaxValueDepth) ThrowError(name + "(): value nested too deeply");
+    if (item.is_array() && &item.array() == &items) ThrowError(name + "(): cannot add a list to itself");
+  };
   if (name == "append") {
     if (args.positional.size() != 1) ThrowError("append() takes exactly one argument");
+    check_item(args.positional[0]);
     interp.CountWork(1);
     items.push_back(args.positional[0]);
     return Value::None();
@@ -231,6 +238,7 @@ Value ListMethod(Interpreter& interp, const Value& list, const std::string& name
   if (name == "extend") {
     if (args.positional.size() != 1) ThrowError("extend() takes exactly one argument");
     std::vector<Value> more = Iterate(args.positional[0], "extend");
+    for (const Value& item : more) check_item(item);
     interp.CountWork(static_cast<int64_t>(more.size()));
     items.insert(items.end(), more.begin(), more.end());
     return Value::None();

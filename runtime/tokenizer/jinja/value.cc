@@ -79,16 +79,31 @@ Value Value::String(std::string s) {
   return v;
 }
 
+namespace {
+int ChildDepth(int deepest) {
+  if (deepest + 1 > kMaxValueDepth) {
+    ThrowError("list or dict nested deeper than " + std::to_string(kMaxValueDepth) + " levels");
+  }
+  return deepest + 1;
+}
+}  // namespace
+
 Value Value::MakeArray(Array items) {
+  int deepest = 0;
+  for (const Value& item : items) deepest = std::max(deepest, item.depth_);
   Value v;
   v.kind_ = Kind::kArray;
+  v.depth_ = ChildDepth(deepest);
   v.data_ = std::make_shared<Array>(std::move(items));
   return v;
 }
 
 Value Value::MakeObject(Object object) {
+  int deepest = 0;
+  for (const auto& [key, item] : object.items) deepest = std::max(deepest, item.depth_);
   Value v;
   v.kind_ = Kind::kObject;
+  v.depth_ = ChildDepth(deepest);
   v.data_ = std::make_shared<Object>(std::move(object));
   return v;
 }

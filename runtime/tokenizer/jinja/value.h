@@ -66,6 +66,10 @@ struct TemplateError {
 
 [[noreturn]] void ThrowError(std::string message);
 
+// Lists and dicts nest at most this deep (input JSON and values the template builds), which bounds
+// the recursion of comparison, JSON output and destruction.
+inline constexpr int kMaxValueDepth = 256;
+
 class Value {
  public:
   enum class Kind { kUndefined, kNone, kBool, kInt, kFloat, kString, kArray, kObject, kNamespace,
@@ -84,10 +88,13 @@ class Value {
 
   // Converts JSON input. Integral doubles become integers, as they do when @huggingface/jinja
   // receives a JavaScript number (a reference we must match byte for byte).
+  // Throws TemplateError for input nested deeper than kMaxValueDepth.
   template <typename Json>
-  static Value FromJson(const Json& json);
+  static Value FromJson(const Json& json, int depth = 0);
 
   Kind kind() const { return kind_; }
+  // 0 for scalars; 1 + the deepest element for lists, dicts and namespaces, as of construction.
+  int depth() const { return depth_; }
   bool is_undefined() const { return kind_ == Kind::kUndefined; }
   bool is_none() const { return kind_ == Kind::kNone; }
   bool is_bool() const { return kind_ == Kind::kBool; }
@@ -128,6 +135,7 @@ class Value {
   }
 
   Kind kind_ = Kind::kUndefined;
+  int depth_ = 0;
   // Only the active alternative is stored, which keeps copies cheap.
   std::variant<std::monostate, bool, int64_t, double, std::string, std::shared_ptr<Array>,
                std::shared_ptr<Object>, std::shared_ptr<const Function>>
@@ -156,7 +164,10 @@ std::string ToJson(const Value& value, const JsonOptions& options, bool undefine
 std::string FormatNumberJs(double d);
 
 template <typename Json>
-Value Value::FromJson(const Json& json) {
+Value Value::FromJson(const Json& json, int depth) {
+  if (depth > kMaxValueDepth) {
+    ThrowError("input JSON nested deeper than " + std::to_string(kMaxValueDepth) + " levels");
+  }
   switch (json.type()) {
     case Json::value_t::null:
       return None();
@@ -182,14 +193,14 @@ Value Value::FromJson(const Json& json) {
     case Json::value_t::array: {
       Array items;
       items.reserve(json.size());
-      for (const auto& item : json) items.push_back(FromJson(item));
+      for (const auto& item : json) items.push_back(FromJson(item, depth + 1));
       return MakeArray(std::move(items));
     }
     case Json::value_t::object: {
       Object object;
       object.items.reserve(json.size());
       for (auto it = json.begin(); it != json.end(); ++it) {
-        object.items.emplace_back(it.key(), FromJson(it.value()));
+        object.items.emplace_back(it.key(), FromJson(it.value(), depth + 1));
       }
       return MakeObject(std::move(object));
     }

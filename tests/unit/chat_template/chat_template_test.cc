@@ -340,6 +340,24 @@ TEST(ChatTemplateErrors, LimitsStopRunawayTemplates) {
   EXPECT_FALSE(ChatTemplate::Parse(deep_ifs).ok());
 }
 
+TEST(ChatTemplateErrors, DeepValuesAreRefused) {
+  // Input: deeply nested JSON in a message fails cleanly instead of overflowing the stack.
+  std::string deep_json = std::string(100000, '[') + std::string(100000, ']');
+  absl::StatusOr<ChatTemplate> t = ChatTemplate::Parse("{{ x }}");
+  ASSERT_TRUE(t.ok());
+  OJson ctx;
+  ctx["x"] = OJson::parse(deep_json);
+  absl::StatusOr<std::string> out = t->Render(ctx);
+  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(std::string(out.status().message()), HasSubstr("nested deeper"));
+  // Values the template builds.
+  EXPECT_THAT(ErrorOf("{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}"
+                      "{% endfor %}"),
+              HasSubstr("nested deeper"));
+  EXPECT_THAT(ErrorOf("{% set l = [] %}{% do l.append(l) %}"), HasSubstr("itself"));
+  EXPECT_EQ(Render("{% set l = [[1]] %}{% do l.append([2]) %}{{ l }}"), "[[1], [2]]");
+}
+
 TEST(ChatTemplateErrors, GarbageNeverCrashes) {
   // Every prefix of a real template, and byte soup, must parse or fail cleanly.
   const std::string real =
