@@ -47,7 +47,8 @@ class HostCommunicator final : public Communicator {
   // of times in the same order (each with its own group), because the n-th Split on every rank
   // gets the same message channel. Groups share the UCX connections (the world communicator and
   // its groups may be destroyed in any order) and the error state: after a failure in any of
-  // them, all refuse further calls. Up to 255 splits per world.
+  // them, all refuse further calls. They also share one UCX worker: use the world and all its
+  // groups from one thread at a time. Up to 255 splits per world.
   absl::StatusOr<std::unique_ptr<HostCommunicator>> Split(const std::vector<int>& world_ranks);
 
   // Destroying the world communicator (the one Create returned) is collective, like

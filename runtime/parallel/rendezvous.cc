@@ -28,6 +28,8 @@ constexpr size_t kHelloBytes = 16;
 // A connection that says nothing gets this long to send its hello, so a stray client (a port
 // scanner, a health check) cannot stall the whole group.
 constexpr std::chrono::milliseconds kHelloTimeout{5000};
+// Extra time a rank waits for rank 0's verdict beyond the shared deadline (see Join).
+constexpr std::chrono::milliseconds kRefusalGrace{1000};
 
 std::string Errno(int err) { return std::strerror(err); }
 
@@ -287,8 +289,12 @@ absl::StatusOr<std::unique_ptr<Rendezvous>> Rendezvous::Join(const RendezvousOpt
     PutU32(hello, static_cast<uint32_t>(options.rank));
     SPARKSTACK_RETURN_IF_ERROR(WriteAll(fd, hello.data(), hello.size(), deadline,
                                         absl::StrCat(where, ": sending hello")));
-    const std::string reading = absl::StrCat(where, ": waiting for the other ranks");
-    SPARKSTACK_ASSIGN_OR_RETURN(std::string reply, ReadFrame(fd, deadline, reading));
+    // Rank 0 gives up at the same deadline and then says which ranks never arrived; waiting a
+    // little longer lets that explanation, rather than a bare timeout, reach this rank.
+    const std::string reading =
+        absl::StrCat(where, ": waiting for rank 0 to report that every rank arrived");
+    SPARKSTACK_ASSIGN_OR_RETURN(std::string reply,
+                                ReadFrame(fd, deadline + kRefusalGrace, reading));
     if (reply.size() < 4) {
       return absl::DataLossError(absl::StrCat(where, ": reply of ", reply.size(), " bytes is too short"));
     }

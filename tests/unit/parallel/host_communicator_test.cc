@@ -273,6 +273,17 @@ TEST(FailureTest, KilledRankDetectedByUcxPeerFailureMode) {
   EXPECT_LT(results[0].seconds, 1.0 + 10.0);
 }
 
+TEST(CollectivesTest, WorldOfOneRank) {
+  auto results = RunCommunicatorRanks(1, kLimit, [](Communicator& comm) -> absl::Status {
+    if (comm.size() != 1 || comm.rank() != 0) return absl::InternalError("wrong rank/size");
+    if (absl::Status s = CheckAllReduce(comm, 1001, DType::kBF16, 3); !s.ok()) return s;
+    auto group = static_cast<HostCommunicator&>(comm).Split({0});
+    if (!group.ok()) return group.status();
+    return (*group)->Barrier();
+  });
+  ExpectAllOk(results);
+}
+
 TEST(LocalCommunicatorTest, SizeOneIsANoOp) {
   LocalCommunicator comm;
   std::vector<float> data = {1.5f, -2.0f};

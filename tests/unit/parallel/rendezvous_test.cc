@@ -158,6 +158,44 @@ TEST(RendezvousTest, ForeignConnectionIsIgnored) {
   for (const Joined& j : joined) EXPECT_TRUE(j.status.ok()) << j.status;
 }
 
+// A peer that passes the hello and then sends an oversized frame length: rank 0 must refuse it
+// before allocating, with an error naming the limit.
+TEST(RendezvousTest, OversizedFrameIsRejected) {
+  auto listener = RendezvousListener::Bind("127.0.0.1", 0);
+  ASSERT_TRUE(listener.ok());
+  absl::Status rank0_status;
+  std::thread rank0([&] {
+    RendezvousOptions options;
+    options.port = listener->port();
+    options.world_size = 2;
+    options.timeout = std::chrono::milliseconds(5000);
+    auto group = Rendezvous::Join(options, &*listener);
+    if (!group.ok()) {
+      rank0_status = group.status();
+      return;
+    }
+    rank0_status = (*group)->AllGather("x").status();
+  });
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(listener->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  // Hello: magic, version, reserved, world 2, rank 1 (little-endian).
+  const unsigned char hello[16] = {0x53, 0x53, 0x52, 0x56, kRendezvousVersion, 0, 0, 0,
+                                   2,    0,    0,    0,    1,                  0, 0, 0};
+  ASSERT_EQ(::write(fd, hello, sizeof(hello)), 16);
+  unsigned char welcome[8];
+  ASSERT_EQ(::read(fd, welcome, sizeof(welcome)), 8);  // frame length 4 + code 0
+  const unsigned char huge[4] = {0xff, 0xff, 0xff, 0x7f};
+  ASSERT_EQ(::write(fd, huge, sizeof(huge)), 4);
+  rank0.join();
+  ::close(fd);
+  EXPECT_EQ(rank0_status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(rank0_status.message(), HasSubstr("exceeds the limit"));
+}
+
 TEST(RendezvousTest, RejectsBadArguments) {
   RendezvousOptions options;
   options.rank = 3;
