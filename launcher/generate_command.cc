@@ -1,5 +1,6 @@
 // `sparkstack generate`: load a model and generate from a prompt on this machine.
 #include <iostream>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -8,9 +9,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "launcher/command_registry.h"
+#include "launcher/local_ranks.h"
+#include "launcher/rendezvous_address.h"
 #include "nlohmann/json.hpp"
 #include "runtime/backend/cpu/cpu_backend.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/engine/cluster.h"
 #include "runtime/engine/generation.h"
 #include "runtime/model/model.h"
 
@@ -28,6 +32,11 @@ struct GenerateFlags {
   bool json = false;
   bool ignore_eos = false;
   int threads = 1;
+  int tp = 1;
+  int pp = 1;
+  bool local_ranks = false;
+  std::string rendezvous = "127.0.0.1:29500";
+  int timeout_s = 60;
 };
 
 absl::StatusOr<std::vector<int32_t>> ParseIds(const std::string& text) {
@@ -44,16 +53,55 @@ absl::StatusOr<std::vector<int32_t>> ParseIds(const std::string& text) {
   return ids;
 }
 
+// Rank 0 of a tp x pp cluster: with --local-ranks it starts the other ranks itself on loopback,
+// otherwise it waits at --rendezvous for `sparkstack worker` processes started elsewhere.
+absl::StatusOr<GenerationResult> GenerateOnCluster(const GenerateFlags& f,
+                                                   std::span<const int32_t> prompt,
+                                                   const GenerationOptions& options) {
+  const ClusterJob job{.model_dir = f.model, .plan = {.tp = f.tp, .pp = f.pp}, .threads = f.threads};
+  SPARKSTACK_RETURN_IF_ERROR(job.plan.Validate());
+  const int world = job.plan.world_size();
+  SPARKSTACK_ASSIGN_OR_RETURN(RendezvousOptions rendezvous,
+                              ParseRendezvous(f.rendezvous, 0, world, f.timeout_s));
+  std::optional<RendezvousListener> listener;
+  std::vector<pid_t> workers;
+  if (f.local_ranks) {
+    SPARKSTACK_ASSIGN_OR_RETURN(listener, RendezvousListener::Bind("127.0.0.1", 0));
+    rendezvous.host = "127.0.0.1";
+    rendezvous.port = listener->port();
+    SPARKSTACK_ASSIGN_OR_RETURN(workers, SpawnLocalWorkers(world, listener->port()));
+  }
+  auto run = [&]() -> absl::StatusOr<GenerationResult> {
+    SPARKSTACK_ASSIGN_OR_RETURN(auto rank0, ClusterRank::Join(rendezvous, &job,
+                                                              listener ? &*listener : nullptr));
+    auto result = rank0->Generate(prompt, options);
+    SPARKSTACK_RETURN_IF_ERROR(rank0->Stop());
+    return result;
+  };
+  auto result = run();
+  if (!result.ok()) {
+    KillWorkers(workers);
+    return result;
+  }
+  SPARKSTACK_RETURN_IF_ERROR(WaitForWorkers(workers, std::chrono::seconds(f.timeout_s)));
+  return result;
+}
+
 absl::Status Run(const GenerateFlags& f) {
   SPARKSTACK_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, ParseIds(f.prompt_ids));
-  auto backend = MakeCpuBackend({.threads = f.threads});
-  SPARKSTACK_ASSIGN_OR_RETURN(auto model, LoadModel(f.model, *backend));
   GenerationOptions options;
   options.max_tokens = f.max_tokens;
   options.sampling = {.temperature = f.temperature, .top_k = f.top_k, .top_p = f.top_p,
                       .seed = f.seed};
   options.stop_at_eos = !f.ignore_eos;
-  SPARKSTACK_ASSIGN_OR_RETURN(GenerationResult result, Generate(*model, prompt, options));
+  GenerationResult result;
+  if (f.tp * f.pp > 1 || f.local_ranks) {
+    SPARKSTACK_ASSIGN_OR_RETURN(result, GenerateOnCluster(f, prompt, options));
+  } else {
+    auto backend = MakeCpuBackend({.threads = f.threads});
+    SPARKSTACK_ASSIGN_OR_RETURN(auto model, LoadModel(f.model, *backend));
+    SPARKSTACK_ASSIGN_OR_RETURN(result, Generate(*model, prompt, options));
+  }
   if (f.json) {
     nlohmann::json out = {{"prompt_ids", prompt},
                           {"output_ids", result.output_ids},
@@ -79,6 +127,13 @@ void SetupGenerateCommand(CLI::App& root) {
   cmd->add_option("--seed", flags->seed, "sampling seed");
   cmd->add_option("--threads", flags->threads, "CPU threads for linear layers")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--tp", flags->tp, "tensor-parallel ranks")->check(CLI::PositiveNumber);
+  cmd->add_option("--pp", flags->pp, "pipeline-parallel stages")->check(CLI::PositiveNumber);
+  cmd->add_flag("--local-ranks", flags->local_ranks,
+                "start the tp x pp ranks as local processes on loopback");
+  cmd->add_option("--rendezvous", flags->rendezvous,
+                  "HOST:PORT where rank 0 waits for `sparkstack worker` ranks (without --local-ranks)");
+  cmd->add_option("--timeout", flags->timeout_s, "seconds to wait for the other ranks");
   cmd->add_flag("--ignore-eos", flags->ignore_eos, "keep generating past end-of-sequence tokens");
   cmd->add_flag("--json", flags->json,
                 "print {\"prompt_ids\", \"output_ids\", \"last_logits\"} as one JSON object");
