@@ -83,68 +83,69 @@ __attribute__((target("avx2,fma"))) float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
-__attribute__((target("avx2,fma"))) void DecodeRowAvx2(const uint8_t* codes,
-                                                        const uint8_t* scales, int64_t k,
-                                                        float* row) {
-  const float* table = ScaleTable().values;
-  const __m128i lut = TwiceE2M1Lut();
+// Decodes block `b` of a row into twice its e2m1 values (exact small integers), in element order.
+__attribute__((target("avx2,fma"))) inline void DecodeBlockAvx2(const uint8_t* codes, __m128i lut,
+                                                                 __m256* v0, __m256* v1) {
   const __m128i low_mask = _mm_set1_epi8(0x0f);
-  for (int64_t b = 0; b < k / kBlock; ++b) {
-    // 8 bytes = 16 codes; interleave low and high nibbles to restore element order.
-    const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + b * 8));
-    const __m128i lo = _mm_and_si128(bytes, low_mask);
-    const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low_mask);
-    const __m128i ordered = _mm_unpacklo_epi8(lo, hi);
-    const __m128i twice = _mm_shuffle_epi8(lut, ordered);
-    const __m256 s = _mm256_set1_ps(table[scales[b]] * 0.5f);  // exact: power-of-two factor
-    const __m256 v0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(twice));
-    const __m256 v1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(twice, 8)));
-    _mm256_storeu_ps(row + b * kBlock, _mm256_mul_ps(v0, s));
-    _mm256_storeu_ps(row + b * kBlock + 8, _mm256_mul_ps(v1, s));
-  }
+  const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes));
+  const __m128i lo = _mm_and_si128(bytes, low_mask);
+  const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low_mask);
+  const __m128i twice = _mm_shuffle_epi8(lut, _mm_unpacklo_epi8(lo, hi));
+  *v0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(twice));
+  *v1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(twice, 8)));
 }
 
-// k is a multiple of 16, so two 8-wide steps per block never leave a tail.
+// Up to four x rows at a time, weights decoded in registers block by block (no scratch row): each
+// block's partial dot product is scaled by its block scale, and the global scale is applied at the
+// end. Decoding is repeated per group of four x rows, which costs little next to the loads for the
+// M <= 16 decode shapes this path is for. k is a multiple of 16: no tails.
+template <int kRows>
+__attribute__((target("avx2,fma"))) void RowGroupAvx2(const float* x, int64_t k,
+                                                      const uint8_t* codes, const uint8_t* scales,
+                                                      float global_scale, int64_t n, int64_t r,
+                                                      float* y) {
+  const float* table = ScaleTable().values;
+  const __m128i lut = TwiceE2M1Lut();
+  __m256 acc[kRows];
+  for (int i = 0; i < kRows; ++i) acc[i] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < k / kBlock; ++b) {
+    __m256 v0, v1;
+    DecodeBlockAvx2(codes + b * 8, lut, &v0, &v1);
+    const __m256 s = _mm256_set1_ps(table[scales[b]] * 0.5f);  // exact: power-of-two factor
+    const int64_t c = b * kBlock;
+    for (int i = 0; i < kRows; ++i) {
+      const float* xi = x + i * k + c;
+      const __m256 partial = _mm256_fmadd_ps(_mm256_loadu_ps(xi), v0,
+                                             _mm256_mul_ps(_mm256_loadu_ps(xi + 8), v1));
+      acc[i] = _mm256_fmadd_ps(partial, s, acc[i]);
+    }
+  }
+  for (int i = 0; i < kRows; ++i) y[i * n + r] = HorizontalSum(acc[i]) * global_scale;
+}
+
 __attribute__((target("avx2,fma"))) void ColumnsAvx2(const float* x, int64_t m, int64_t k,
                                                      const uint8_t* codes, const uint8_t* scales,
                                                      float global_scale, int64_t n,
                                                      int64_t n_begin, int64_t n_end, float* y) {
-  std::vector<float> row(k);
   for (int64_t r = n_begin; r < n_end; ++r) {
-    DecodeRowAvx2(codes + r * (k / 2), scales + r * (k / kBlock), k, row.data());
-    const float* w = row.data();
+    const uint8_t* row_codes = codes + r * (k / 2);
+    const uint8_t* row_scales = scales + r * (k / kBlock);
     int64_t i = 0;
-    for (; i + 4 <= m; i += 4) {  // four x rows share each weight load
-      const float* x0 = x + i * k;
-      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-      __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-      __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
-      __m256 b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
-      for (int64_t c = 0; c < k; c += 16) {
-        const __m256 w0 = _mm256_loadu_ps(w + c);
-        const __m256 w1 = _mm256_loadu_ps(w + c + 8);
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + c), w0, a0);
-        b0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + c + 8), w1, b0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k + c), w0, a1);
-        b1 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k + c + 8), w1, b1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + 2 * k + c), w0, a2);
-        b2 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + 2 * k + c + 8), w1, b2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + 3 * k + c), w0, a3);
-        b3 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + 3 * k + c + 8), w1, b3);
-      }
-      y[i * n + r] = HorizontalSum(_mm256_add_ps(a0, b0)) * global_scale;
-      y[(i + 1) * n + r] = HorizontalSum(_mm256_add_ps(a1, b1)) * global_scale;
-      y[(i + 2) * n + r] = HorizontalSum(_mm256_add_ps(a2, b2)) * global_scale;
-      y[(i + 3) * n + r] = HorizontalSum(_mm256_add_ps(a3, b3)) * global_scale;
+    for (; i + 4 <= m; i += 4) {
+      RowGroupAvx2<4>(x + i * k, k, row_codes, row_scales, global_scale, n, r, y + i * n);
     }
-    for (; i < m; ++i) {
-      const float* xi = x + i * k;
-      __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
-      for (int64_t c = 0; c < k; c += 16) {
-        a = _mm256_fmadd_ps(_mm256_loadu_ps(xi + c), _mm256_loadu_ps(w + c), a);
-        b = _mm256_fmadd_ps(_mm256_loadu_ps(xi + c + 8), _mm256_loadu_ps(w + c + 8), b);
-      }
-      y[i * n + r] = HorizontalSum(_mm256_add_ps(a, b)) * global_scale;
+    switch (m - i) {
+      case 3:
+        RowGroupAvx2<3>(x + i * k, k, row_codes, row_scales, global_scale, n, r, y + i * n);
+        break;
+      case 2:
+        RowGroupAvx2<2>(x + i * k, k, row_codes, row_scales, global_scale, n, r, y + i * n);
+        break;
+      case 1:
+        RowGroupAvx2<1>(x + i * k, k, row_codes, row_scales, global_scale, n, r, y + i * n);
+        break;
+      default:
+        break;
     }
   }
 }

@@ -10,11 +10,12 @@
 // dequant(W)[r][c] = e2m1(code) * e4m3(scale) * global_scale. k must be a multiple of 16. Pointers
 // need no alignment (checkpoint mappings are unaligned).
 //
-// How: each weight row is decoded once into a scratch row of e2m1 * block_scale values (exact in
-// f32) and reused for all M rows of x; the global scale multiplies the finished dot product. So the
-// packed weights are streamed exactly once per call, which is what bounds decode (M small).
-// Accumulation order differs between the paths (8-wide AVX2/NEON partial sums vs the scalar
-// path's 8 partial sums), so results agree to f32 rounding, not bitwise.
+// How: the packed weights are streamed once per call (what bounds decode, M small). The scalar and
+// NEON paths decode each weight row into a scratch row of e2m1 * block_scale values (exact in f32)
+// reused for all M rows of x; the AVX2 path decodes each 16-element block in registers (a byte
+// shuffle table) and applies its block scale to the block's partial dot product, for up to four x
+// rows at a time. The global scale multiplies the finished dot product. Accumulation order differs
+// between the paths, so results agree to f32 rounding, not bitwise.
 //
 // Thread safety: pure function of its inputs; callers may run it concurrently on distinct outputs.
 #ifndef SPARKSTACK_KERNELS_CPU_NVFP4_LINEAR_H_
