@@ -8,7 +8,17 @@
 // methods (startswith, split, strip, items, get, append, ...), slicing, raise_exception() and
 // strftime_now(). Rendering is matched byte for byte against @huggingface/jinja, including its
 // output conventions where Python Jinja differs: none/undefined print as "", booleans as
-// "true"/"false", lists and dicts as JSON, integral JSON numbers are integers.
+// "true"/"false", lists and dicts as JSON, integral JSON numbers are integers, a string plus a
+// number concatenates, macros see their caller's variables.
+//
+// Where @huggingface/jinja departs from Jinja itself we follow Jinja (Python), the semantics the
+// templates were written for: str.strip/lstrip/rstrip honour their `chars` argument (the
+// reference strips all white space), % and // floor like Python, capitalize/title lower-case the
+// rest of each word, string length and indexing count code points, == compares lists and dicts
+// by value, tojson(sort_keys=true) sorts by code point, and filters the reference lacks (sum,
+// min, max, reject, select, format, batch, ...) and {% raw %} exist. Undefined values print as
+// "" and iterate as empty; attribute access on undefined or none yields undefined rather than an
+// error; arithmetic on undefined is an error.
 //
 // Example:
 //   SPARKSTACK_ASSIGN_OR_RETURN(ChatTemplate t, ChatTemplate::Parse(config["chat_template"]));
