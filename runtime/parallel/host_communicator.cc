@@ -23,9 +23,19 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Up to here the one-round direct exchange beats the ring's 2(N-1) rounds on 2-4 ranks.
-// Default rule: direct while the bytes a rank sends, (N - 1) * message, stay within this budget
-// (2 ranks: up to 256 KiB messages; 4 ranks: up to ~85 KiB).
-constexpr size_t kDirectSendBudgetBytes = 256 << 10;
+// Small all-reduces use a latency algorithm while the bytes one rank sends stay within this
+// budget: recursive doubling (log2 N rounds of one exchange) when N is a power of two, else the
+// direct exchange ((N - 1) sends in one round). 2 ranks: up to 256 KiB; 4 ranks: up to 128 KiB;
+// 3 ranks: up to 128 KiB.
+constexpr size_t kLatencySendBudgetBytes = 256 << 10;
+
+bool IsPowerOfTwo(int n) { return n > 0 && (n & (n - 1)) == 0; }
+
+int Log2(int n) {
+  int log = 0;
+  while ((1 << log) < n) ++log;
+  return log;
+}
 // Ring steps are split into chunks so that summing one chunk overlaps receiving the next.
 constexpr size_t kRingChunkBytes = 512 << 10;
 // Tag = sender's world rank (16 bits) | channel (8 bits: 0 = world, then one per Split) |
@@ -155,7 +165,7 @@ struct HostCommunicator::Impl {
   std::vector<uint64_t> recv_seq;
   std::vector<char> scratch;
   std::vector<Op> ops;
-  size_t direct_max_bytes = 0;  // from kDirectSendBudgetBytes unless overridden
+  size_t direct_max_bytes = 0;  // from kLatencySendBudgetBytes unless overridden
   // Per-operation state.
   Clock::time_point deadline;
   std::chrono::milliseconds timeout{10000};
@@ -355,6 +365,7 @@ struct HostCommunicator::Impl {
   }
 
   absl::Status DirectAllReduce(void* data, size_t count, DType dtype, size_t bytes);
+  absl::Status RecursiveDoublingAllReduce(void* data, size_t count, DType dtype, size_t bytes);
   absl::Status RingAllReduce(void* data, size_t count, DType dtype, size_t elem);
 };
 
@@ -502,8 +513,10 @@ std::unique_ptr<HostCommunicator> HostCommunicator::Make(std::shared_ptr<HostTra
   impl->channel = static_cast<uint64_t>(channel);
   impl->send_seq.assign(members.size(), 0);
   impl->recv_seq.assign(members.size(), 0);
-  impl->direct_max_bytes =
-      impl->size > 1 ? kDirectSendBudgetBytes / static_cast<size_t>(impl->size - 1) : 0;
+  if (impl->size > 1) {
+    const int sends = IsPowerOfTwo(impl->size) ? Log2(impl->size) : impl->size - 1;
+    impl->direct_max_bytes = kLatencySendBudgetBytes / static_cast<size_t>(sends);
+  }
   impl->members = std::move(members);
   impl->transport = std::move(transport);
   return std::unique_ptr<HostCommunicator>(new HostCommunicator(std::move(impl)));
@@ -568,8 +581,28 @@ absl::Status HostCommunicator::AllReduceSum(void* data, size_t count, DType dtyp
   if (s.size == 1 || count == 0) return absl::OkStatus();
   const size_t elem = DTypeByteSize(dtype, 1);
   const size_t bytes = count * elem;
-  if (bytes <= s.direct_max_bytes) return s.DirectAllReduce(data, count, dtype, bytes);
+  if (bytes <= s.direct_max_bytes) {
+    // Equal for 2 ranks; from 4, recursive doubling sends log2 N messages instead of N - 1.
+    if (IsPowerOfTwo(s.size)) return s.RecursiveDoublingAllReduce(data, count, dtype, bytes);
+    return s.DirectAllReduce(data, count, dtype, bytes);
+  }
   return s.RingAllReduce(data, count, dtype, elem);
+}
+
+absl::Status HostCommunicator::Impl::RecursiveDoublingAllReduce(void* data, size_t count,
+                                                                DType dtype, size_t bytes) {
+  if (scratch.size() < bytes) scratch.resize(bytes);
+  for (int mask = 1; mask < size; mask <<= 1) {
+    const int partner = rank ^ mask;
+    ops.clear();
+    PostRecv(partner, scratch.data(), bytes);
+    PostSend(partner, data, bytes);
+    SPARKSTACK_RETURN_IF_ERROR(WaitAll());
+    // Partners compute mine + theirs and theirs + mine: equal bit for bit, since one IEEE
+    // addition (and its rounding to f16/bf16) is commutative; so every rank ends identical.
+    SumInto(data, scratch.data(), count, dtype);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status HostCommunicator::Impl::DirectAllReduce(void* data, size_t count, DType dtype,

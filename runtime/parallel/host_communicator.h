@@ -10,10 +10,11 @@
 // handling everywhere). Anything else that stalls ends with DeadlineExceeded after timeout().
 //
 // Algorithms (all ranks get bitwise-identical results):
-//   AllReduceSum  small messages: direct exchange (every rank sends its buffer to every other and
-//                 sums all N buffers in rank order: one network round, the latency path decode
-//                 uses every layer); large: ring reduce-scatter + all-gather in pipelined chunks.
-//                 f16/bf16 are added in f32 and rounded once per step.
+//   AllReduceSum  small messages (the latency path decode uses every layer): recursive doubling
+//                 when the size is a power of two (log2 N rounds, one exchange each), otherwise a
+//                 direct exchange (every rank sends its buffer to every other and sums all N in
+//                 rank order: one round); large: ring reduce-scatter + all-gather in pipelined
+//                 chunks. f16/bf16 are added in f32 and rounded once per step.
 //   AllGather, Broadcast, Barrier: direct (every rank talks to every other; N is 2-4 here).
 // Messages are tagged with the sender's rank and a per-pair sequence number, so a message can
 // never be matched by the wrong operation; a length mismatch is an error naming both sizes.
@@ -66,9 +67,9 @@ class HostCommunicator final : public Communicator {
   absl::Status Recv(void* data, size_t bytes, int peer) override;
   absl::Status Barrier() override;
 
-  // All-reduce messages up to this many bytes use the direct exchange; larger ones the ring.
-  // Default: 256 KiB / (size() - 1). Exposed for tests and the benchmark (to exercise both
-  // paths at any size).
+  // All-reduce messages up to this many bytes use the latency algorithm (recursive doubling or
+  // direct); larger ones the ring. Default: 256 KiB / (messages one rank sends: log2 N or
+  // N - 1). Exposed for tests and the benchmark (to exercise both paths at any size).
   void set_direct_allreduce_max_bytes(size_t bytes);
 
   struct Impl;  // UCX state; public only so the .cc's helpers can name it.
