@@ -3,6 +3,7 @@
 #ifndef SPARKSTACK_RUNTIME_TOKENIZER_JINJA_AST_H_
 #define SPARKSTACK_RUNTIME_TOKENIZER_JINJA_AST_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -35,8 +36,14 @@ enum class ExprKind {
   kCondExpr,  // a if b else c; c may be null (then undefined)
 };
 
+// kBinary operators, resolved once by the parser so evaluation does not compare strings.
+enum class BinaryOp : uint8_t {
+  kOther, kAnd, kOr, kEq, kNe, kIn, kNotIn, kLt, kLe, kGt, kGe, kConcat,
+};
+
 struct Expr {
   ExprKind kind = ExprKind::kLiteral;
+  BinaryOp op = BinaryOp::kOther;
   int line = 0;
   int column = 0;
   Value literal;

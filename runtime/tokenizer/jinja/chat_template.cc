@@ -26,18 +26,14 @@ absl::Status ToStatus(const jinja::TemplateError& error, const char* what) {
       error.line, ", column ", error.column, ": ", error.message));
 }
 
-template <typename Json>
-absl::StatusOr<std::string> RenderImpl(const jinja::Body& body, const Json& context) {
-  if (!context.is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "chat template context must be a JSON object of variables, found ", context.type_name()));
-  }
+// Renders with the variables `add_variables(globals)` sets (after the global functions, so user
+// variables may shadow them).
+template <typename AddVariables>
+absl::StatusOr<std::string> RenderWith(const jinja::Body& body, AddVariables add_variables) {
   try {
     jinja::Object globals;
     jinja::AddGlobalFunctions(globals);
-    for (auto it = context.begin(); it != context.end(); ++it) {
-      globals.Set(it.key(), jinja::Value::FromJson(it.value()));
-    }
+    add_variables(globals);
     jinja::Interpreter interpreter;
     return interpreter.Render(body, globals);
   } catch (const jinja::TemplateError& error) {
@@ -50,7 +46,20 @@ absl::StatusOr<std::string> RenderImpl(const jinja::Body& body, const Json& cont
 }
 
 template <typename Json>
-absl::StatusOr<std::string> RenderChatImpl(const ChatTemplate& chat_template, const Json& messages,
+absl::StatusOr<std::string> RenderImpl(const jinja::Body& body, const Json& context) {
+  if (!context.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "chat template context must be a JSON object of variables, found ", context.type_name()));
+  }
+  return RenderWith(body, [&](jinja::Object& globals) {
+    for (auto it = context.begin(); it != context.end(); ++it) {
+      globals.Set(it.key(), jinja::Value::FromJson(it.value()));
+    }
+  });
+}
+
+template <typename Json>
+absl::StatusOr<std::string> RenderChatImpl(const jinja::Body& body, const Json& messages,
                                            bool add_generation_prompt,
                                            const std::string& bos_token,
                                            const std::string& eos_token, const Json& extra) {
@@ -62,15 +71,17 @@ absl::StatusOr<std::string> RenderChatImpl(const ChatTemplate& chat_template, co
     return absl::InvalidArgumentError(absl::StrCat(
         "extra chat template variables must be a JSON object, found ", extra.type_name()));
   }
-  Json context = Json::object();
-  context["messages"] = messages;
-  context["add_generation_prompt"] = add_generation_prompt;
-  context["bos_token"] = bos_token;
-  context["eos_token"] = eos_token;
-  if (extra.is_object()) {
-    for (auto it = extra.begin(); it != extra.end(); ++it) context[it.key()] = it.value();
-  }
-  return chat_template.Render(context);
+  return RenderWith(body, [&](jinja::Object& globals) {
+    globals.Set("messages", jinja::Value::FromJson(messages));
+    globals.Set("add_generation_prompt", jinja::Value::Bool(add_generation_prompt));
+    globals.Set("bos_token", jinja::Value::String(bos_token));
+    globals.Set("eos_token", jinja::Value::String(eos_token));
+    if (extra.is_object()) {
+      for (auto it = extra.begin(); it != extra.end(); ++it) {
+        globals.Set(it.key(), jinja::Value::FromJson(it.value()));
+      }
+    }
+  });
 }
 
 }  // namespace
@@ -102,8 +113,8 @@ absl::StatusOr<std::string> RenderChat(const ChatTemplate& chat_template,
                                        const nlohmann::json& messages, bool add_generation_prompt,
                                        const std::string& bos_token, const std::string& eos_token,
                                        const nlohmann::json& extra) {
-  return RenderChatImpl(chat_template, messages, add_generation_prompt, bos_token, eos_token,
-                        extra);
+  return RenderChatImpl(chat_template.parsed_->body, messages, add_generation_prompt, bos_token,
+                        eos_token, extra);
 }
 
 absl::StatusOr<std::string> RenderChat(const ChatTemplate& chat_template,
@@ -111,8 +122,8 @@ absl::StatusOr<std::string> RenderChat(const ChatTemplate& chat_template,
                                        bool add_generation_prompt, const std::string& bos_token,
                                        const std::string& eos_token,
                                        const nlohmann::ordered_json& extra) {
-  return RenderChatImpl(chat_template, messages, add_generation_prompt, bos_token, eos_token,
-                        extra);
+  return RenderChatImpl(chat_template.parsed_->body, messages, add_generation_prompt, bos_token,
+                        eos_token, extra);
 }
 
 }  // namespace sparkstack

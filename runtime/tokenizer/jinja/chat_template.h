@@ -61,6 +61,12 @@ class ChatTemplate {
   const std::string& source() const { return *source_; }
 
  private:
+  friend absl::StatusOr<std::string> RenderChat(const ChatTemplate&, const nlohmann::json&, bool,
+                                                const std::string&, const std::string&,
+                                                const nlohmann::json&);
+  friend absl::StatusOr<std::string> RenderChat(const ChatTemplate&, const nlohmann::ordered_json&,
+                                                bool, const std::string&, const std::string&,
+                                                const nlohmann::ordered_json&);
   struct Parsed;
   std::shared_ptr<const std::string> source_;
   std::shared_ptr<const Parsed> parsed_;

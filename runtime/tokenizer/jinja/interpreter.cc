@@ -589,22 +589,36 @@ Value Arithmetic(const std::string& op, const Value& a, const Value& b) {
 Value Interpreter::EvalBinary(const Expr& expr, Scope& scope) {
   const std::string& op = expr.name;
   const Value a = Eval(*expr.a, scope);
-  if (op == "and") return a.Truthy() ? Eval(*expr.b, scope) : a;
-  if (op == "or") return a.Truthy() ? a : Eval(*expr.b, scope);
+  if (expr.op == BinaryOp::kAnd) return a.Truthy() ? Eval(*expr.b, scope) : a;
+  if (expr.op == BinaryOp::kOr) return a.Truthy() ? a : Eval(*expr.b, scope);
   const Value b = Eval(*expr.b, scope);
-  if (op == "==") return Value::Bool(Equals(a, b));
-  if (op == "!=") return Value::Bool(!Equals(a, b));
-  if (op == "in") return Value::Bool(Contains(b, a));
-  if (op == "not in") return Value::Bool(!Contains(b, a));
-  if (op == "<") return Value::Bool(Compare(a, b) < 0);
-  if (op == "<=") return Value::Bool(Compare(a, b) <= 0);
-  if (op == ">") return Value::Bool(Compare(a, b) > 0);
-  if (op == ">=") return Value::Bool(Compare(a, b) >= 0);
-  if (op == "~") {
-    std::string left = a.ToString();
-    const std::string right = b.ToString();
-    CheckStringSize(left.size() + right.size());
-    return Value::String(left + right);
+  switch (expr.op) {
+    case BinaryOp::kEq:
+      return Value::Bool(Equals(a, b));
+    case BinaryOp::kNe:
+      return Value::Bool(!Equals(a, b));
+    case BinaryOp::kIn:
+      return Value::Bool(Contains(b, a));
+    case BinaryOp::kNotIn:
+      return Value::Bool(!Contains(b, a));
+    case BinaryOp::kLt:
+      return Value::Bool(Compare(a, b) < 0);
+    case BinaryOp::kLe:
+      return Value::Bool(Compare(a, b) <= 0);
+    case BinaryOp::kGt:
+      return Value::Bool(Compare(a, b) > 0);
+    case BinaryOp::kGe:
+      return Value::Bool(Compare(a, b) >= 0);
+    case BinaryOp::kConcat: {
+      std::string left = a.ToString();
+      const std::string right = b.ToString();
+      CheckStringSize(left.size() + right.size());
+      return Value::String(left + right);
+    }
+    case BinaryOp::kAnd:
+    case BinaryOp::kOr:
+    case BinaryOp::kOther:
+      break;
   }
   if (a.is_undefined() || b.is_undefined()) {
     ThrowError("cannot apply '" + op + "' to an undefined value (" + a.TypeName() + " " + op +

@@ -360,6 +360,14 @@ class Parser {
   ExprPtr MakeBinary(const Token& at, std::string op, ExprPtr left, ExprPtr right) {
     auto node = MakeAt<Expr>(at);
     node->kind = ExprKind::kBinary;
+    static const std::pair<const char*, BinaryOp> kOps[] = {
+        {"and", BinaryOp::kAnd}, {"or", BinaryOp::kOr},  {"==", BinaryOp::kEq},
+        {"!=", BinaryOp::kNe},   {"in", BinaryOp::kIn},  {"not in", BinaryOp::kNotIn},
+        {"<", BinaryOp::kLt},    {"<=", BinaryOp::kLe},  {">", BinaryOp::kGt},
+        {">=", BinaryOp::kGe},   {"~", BinaryOp::kConcat}};
+    for (const auto& [text, value] : kOps) {
+      if (op == text) node->op = value;
+    }
     node->name = std::move(op);
     node->a = std::move(left);
     node->b = std::move(right);
