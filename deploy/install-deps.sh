@@ -43,7 +43,10 @@ if [ "$with_npm" -eq 1 ]; then
      [ tests/package-lock.json -nt tests/node_modules/.package-lock.json ]; then
     echo "install-deps: installing the npm test peers (tests/package-lock.json)"
     # node-llama-cpp ships prebuilt CPU binaries: never let its install step download or build.
-    (cd tests && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --no-audit --no-fund --loglevel=error)
+    # `npm install --no-save` rather than `npm ci`: the lock pins every version, but npm 11 writes
+    # locks without other platforms' optional packages, which `npm ci` then rejects.
+    (cd tests && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true \
+      npm install --no-save --no-audit --no-fund --loglevel=error)
   else
     echo "install-deps: npm test peers present"
   fi
