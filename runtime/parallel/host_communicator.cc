@@ -100,8 +100,8 @@ struct HostTransport {
   // their death is detected by watching the process (peer_liveness.h).
   std::vector<bool> watch_process;
   std::vector<ProcessIdentity> identities;
-  absl::Status broken;                   // first fatal error of any communicator on it
-  int next_channel = 1;                  // channel 0 is the world communicator
+  absl::Status broken;   // first fatal error of any communicator on it
+  int next_channel = 1;  // channel 0 is the world communicator
   unsigned spins_before_yield = 0;
 
   ~HostTransport();
@@ -159,7 +159,7 @@ struct HostCommunicator::Impl {
   std::vector<int> members;  // world rank of each group rank
   int rank = 0;              // group rank
   int size = 1;
-  uint64_t channel = 0;      // tag field separating this group's messages from other groups'
+  uint64_t channel = 0;  // tag field separating this group's messages from other groups'
   ucp_worker_h worker = nullptr;
   std::vector<uint64_t> send_seq;  // per group rank
   std::vector<uint64_t> recv_seq;
@@ -187,8 +187,8 @@ struct HostCommunicator::Impl {
     op_name = name;
     if (!transport->broken.ok()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          Prefix(), ": communicator is unusable after an earlier error: ",
-          transport->broken.message()));
+          Prefix(),
+          ": communicator is unusable after an earlier error: ", transport->broken.message()));
     }
     timeout = op_timeout;
     deadline = Clock::now() + op_timeout;
@@ -198,8 +198,8 @@ struct HostCommunicator::Impl {
 
   absl::Status CheckPeer(int peer) const {
     if (peer < 0 || peer >= size || peer == rank) {
-      return absl::InvalidArgumentError(absl::StrCat(Prefix(), ": peer rank ", peer,
-                                                     " is not another rank of [0, ", size, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(Prefix(), ": peer rank ", peer, " is not another rank of [0, ", size, ")"));
     }
     return absl::OkStatus();
   }
@@ -258,9 +258,9 @@ struct HostCommunicator::Impl {
       }
       const bool peer_gone = status == UCS_ERR_ENDPOINT_TIMEOUT ||
                              status == UCS_ERR_CONNECTION_RESET || status == UCS_ERR_UNREACHABLE;
-      return Fail(absl::UnavailableError(absl::StrCat(
-          Prefix(), ": ", op.is_recv ? "receive from " : "send to ", Peer(op.peer), " failed: ",
-          UcsError(status), peer_gone ? "; did that process die?" : "")));
+      return Fail(absl::UnavailableError(
+          absl::StrCat(Prefix(), ": ", op.is_recv ? "receive from " : "send to ", Peer(op.peer),
+                       " failed: ", UcsError(status), peer_gone ? "; did that process die?" : "")));
     }
     if (op.is_recv && op.info.length != op.expected) {
       return Fail(absl::DataLossError(absl::StrCat(Prefix(), ": ", Peer(op.peer), " sent ",
@@ -280,7 +280,8 @@ struct HostCommunicator::Impl {
       for (size_t i = begin; i < end; ++i) {
         Op& op = ops[i];
         if (op.done) {
-          if (op.post_error != UCS_OK) SPARKSTACK_RETURN_IF_ERROR(CheckCompleted(op, op.post_error));
+          if (op.post_error != UCS_OK)
+            SPARKSTACK_RETURN_IF_ERROR(CheckCompleted(op, op.post_error));
           continue;
         }
         ucs_status_t status = ucp_request_check_status(op.request);
@@ -311,15 +312,15 @@ struct HostCommunicator::Impl {
         const int world_peer = members[peer];
         const ucs_status_t peer_error = transport->peer_error[world_peer];
         if (peer_error != UCS_OK) {
-          return Fail(absl::UnavailableError(
-              absl::StrCat(Prefix(), ": lost the connection to ", Peer(peer), " (",
-                           UcsError(peer_error), "); did that process die?")));
+          return Fail(absl::UnavailableError(absl::StrCat(Prefix(), ": lost the connection to ",
+                                                          Peer(peer), " (", UcsError(peer_error),
+                                                          "); did that process die?")));
         }
         if (check_processes && transport->watch_process[world_peer] &&
             ProcessGone(transport->identities[world_peer])) {
-          return Fail(absl::UnavailableError(
-              absl::StrCat(Prefix(), ": ", Peer(peer), " (pid ",
-                           transport->identities[world_peer].pid, ") has exited")));
+          return Fail(absl::UnavailableError(absl::StrCat(Prefix(), ": ", Peer(peer), " (pid ",
+                                                          transport->identities[world_peer].pid,
+                                                          ") has exited")));
         }
       }
       if (now >= deadline) {
@@ -331,9 +332,9 @@ struct HostCommunicator::Impl {
         waiting.erase(std::unique(waiting.begin(), waiting.end()), waiting.end());
         std::vector<std::string> names;
         for (int p : waiting) names.push_back(Peer(p));
-        return Fail(absl::DeadlineExceededError(absl::StrCat(
-            Prefix(), ": timed out after ", timeout.count(), " ms waiting for ",
-            absl::StrJoin(names, ", "))));
+        return Fail(absl::DeadlineExceededError(absl::StrCat(Prefix(), ": timed out after ",
+                                                             timeout.count(), " ms waiting for ",
+                                                             absl::StrJoin(names, ", "))));
       }
       // Poll; when idle, yield (see SpinsBeforeYield).
       if (ucp_worker_progress(worker) != 0) {
@@ -405,8 +406,8 @@ absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Create(Rende
     status = ucp_config_modify(config, name, value);
     if (status != UCS_OK) {
       ucp_config_release(config);
-      return absl::InternalError(absl::StrCat(where, ": setting UCX ", name, "=", value, ": ",
-                                              UcsError(status)));
+      return absl::InternalError(
+          absl::StrCat(where, ": setting UCX ", name, "=", value, ": ", UcsError(status)));
     }
   }
   ucp_params_t params{};
@@ -459,21 +460,26 @@ absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Create(Rende
   for (int p = 0; p < n; ++p) {
     if (p == t->world_rank) continue;
     std::string_view in = blobs[p];
-    const auto byte = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(in[i])); };
-    if (in.size() < 6 || (byte(0) | byte(1) << 8 | byte(2) << 16 | byte(3) << 24) != kAddressMagic ||
+    const auto byte = [&](size_t i) {
+      return static_cast<uint32_t>(static_cast<unsigned char>(in[i]));
+    };
+    if (in.size() < 6 ||
+        (byte(0) | byte(1) << 8 | byte(2) << 16 | byte(3) << 24) != kAddressMagic ||
         (byte(4) | byte(5) << 8) != kAddressVersion) {
       return absl::DataLossError(absl::StrCat(
-          where, ": rank ", p, " published a worker address this build cannot read (expected magic ",
-          kAddressMagic, " version ", kAddressVersion, "; a different sparkstack version?)"));
+          where, ": rank ", p,
+          " published a worker address this build cannot read (expected magic ", kAddressMagic,
+          " version ", kAddressVersion, "; a different sparkstack version?)"));
     }
     in.remove_prefix(6);
     auto identity = DecodeIdentity(in);
     if (!identity.ok()) {
-      return absl::DataLossError(absl::StrCat(where, ": rank ", p, "'s worker address: ",
-                                              identity.status().message()));
+      return absl::DataLossError(
+          absl::StrCat(where, ": rank ", p, "'s worker address: ", identity.status().message()));
     }
     if (in.empty()) {
-      return absl::DataLossError(absl::StrCat(where, ": rank ", p, " published an empty UCX address"));
+      return absl::DataLossError(
+          absl::StrCat(where, ": rank ", p, " published an empty UCX address"));
     }
     t->identities[p] = *identity;
     t->watch_process[p] = !ucx_detects_all && self.SameMachineAs(*identity);
@@ -525,12 +531,13 @@ std::unique_ptr<HostCommunicator> HostCommunicator::Make(std::shared_ptr<HostTra
 absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Split(
     const std::vector<int>& world_ranks) {
   HostTransport& t = *impl_->transport;
-  const std::string where = absl::StrCat("split of host communicator (world rank ", t.world_rank, ")");
+  const std::string where =
+      absl::StrCat("split of host communicator (world rank ", t.world_rank, ")");
   // Consume the channel number first, so ranks stay in step even if this call fails on one.
   const int channel = t.next_channel++;
   if (channel >= kMaxChannels) {
-    return absl::ResourceExhaustedError(absl::StrCat(where, ": more than ", kMaxChannels - 1,
-                                                     " groups split from one world"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(where, ": more than ", kMaxChannels - 1, " groups split from one world"));
   }
   bool has_me = false;
   for (size_t i = 0; i < world_ranks.size(); ++i) {
@@ -545,9 +552,8 @@ absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Split(
     has_me |= r == t.world_rank;
   }
   if (!has_me) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, ": the group [", absl::StrJoin(world_ranks, ", "),
-                     "] does not contain this rank"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": the group [", absl::StrJoin(world_ranks, ", "), "] does not contain this rank"));
   }
   return Make(impl_->transport, world_ranks, channel);
 }
@@ -572,7 +578,9 @@ HostCommunicator::~HostCommunicator() {
 int HostCommunicator::rank() const { return impl_->rank; }
 int HostCommunicator::size() const { return impl_->size; }
 
-void HostCommunicator::set_direct_allreduce_max_bytes(size_t bytes) { impl_->direct_max_bytes = bytes; }
+void HostCommunicator::set_direct_allreduce_max_bytes(size_t bytes) {
+  impl_->direct_max_bytes = bytes;
+}
 
 absl::Status HostCommunicator::AllReduceSum(void* data, size_t count, DType dtype) {
   Impl& s = *impl_;

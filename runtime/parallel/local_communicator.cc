@@ -19,7 +19,8 @@ absl::Status LocalCommunicator::AllGather(const void* in, void* out, size_t coun
 
 absl::Status LocalCommunicator::Broadcast(void* data, size_t bytes, int root) {
   if (root != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("broadcast: root ", root, " is not a rank of a group of 1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("broadcast: root ", root, " is not a rank of a group of 1"));
   }
   return absl::OkStatus();
 }

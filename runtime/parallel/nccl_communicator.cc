@@ -23,10 +23,14 @@ constexpr std::chrono::milliseconds kInitTimeout{60000};
 absl::StatusOr<ncclDataType_t> ReduceType(DType dtype) {
   SPARKSTACK_RETURN_IF_ERROR(CheckReducibleDType(dtype));
   switch (dtype) {
-    case DType::kF32: return ncclFloat32;
-    case DType::kF16: return ncclFloat16;
-    case DType::kBF16: return ncclBfloat16;
-    case DType::kI32: return ncclInt32;
+    case DType::kF32:
+      return ncclFloat32;
+    case DType::kF16:
+      return ncclFloat16;
+    case DType::kBF16:
+      return ncclBfloat16;
+    case DType::kI32:
+      return ncclInt32;
     case DType::kF8E4M3:
     case DType::kNvfp4:
     case DType::kI64:
@@ -83,23 +87,23 @@ struct NcclCommunicator::Impl {
       ncclResult_t async = ncclSuccess;
       ncclCommGetAsyncError(comm, &async);
       if (async != ncclSuccess && async != ncclInProgress) {
-        return Abort(absl::UnavailableError(absl::StrCat(Prefix(op), ": ", ncclGetErrorString(async),
-                                                         " (", ncclGetLastError(comm), ")")));
+        return Abort(absl::UnavailableError(absl::StrCat(
+            Prefix(op), ": ", ncclGetErrorString(async), " (", ncclGetLastError(comm), ")")));
       }
       bool done = async == ncclSuccess;
       if (done && stream_too) {
         const cudaError_t query = cudaStreamQuery(stream);
         if (query != cudaSuccess && query != cudaErrorNotReady) {
-          return Abort(absl::InternalError(absl::StrCat(Prefix(op), ": CUDA error ",
-                                                        cudaGetErrorString(query))));
+          return Abort(absl::InternalError(
+              absl::StrCat(Prefix(op), ": CUDA error ", cudaGetErrorString(query))));
         }
         done = query == cudaSuccess;
       }
       if (done) return absl::OkStatus();
       if (Clock::now() >= deadline) {
-        return Abort(absl::DeadlineExceededError(absl::StrCat(
-            Prefix(op), ": not finished after ", timeout.count(),
-            " ms; a peer is dead or stuck (communicator aborted)")));
+        return Abort(absl::DeadlineExceededError(
+            absl::StrCat(Prefix(op), ": not finished after ", timeout.count(),
+                         " ms; a peer is dead or stuck (communicator aborted)")));
       }
       if (++spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
@@ -114,21 +118,22 @@ struct NcclCommunicator::Impl {
 };
 
 absl::StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::Create(Rendezvous& rendezvous,
-                                                                          void* stream) {
+                                                                           void* stream) {
   auto impl = std::make_unique<Impl>();
   impl->rank = rendezvous.rank();
   impl->size = rendezvous.world_size();
   const std::string where = impl->Prefix("init");
   int device = -1;
   if (cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) {
-    return absl::FailedPreconditionError(absl::StrCat(where, ": no usable CUDA device: ",
-                                                      cudaGetErrorString(e)));
+    return absl::FailedPreconditionError(
+        absl::StrCat(where, ": no usable CUDA device: ", cudaGetErrorString(e)));
   }
   ncclUniqueId id;
   std::memset(&id, 0, sizeof(id));
   if (impl->rank == 0) {
     if (ncclResult_t r = ncclGetUniqueId(&id); r != ncclSuccess) {
-      return absl::UnavailableError(absl::StrCat(where, ": ncclGetUniqueId: ", ncclGetErrorString(r)));
+      return absl::UnavailableError(
+          absl::StrCat(where, ": ncclGetUniqueId: ", ncclGetErrorString(r)));
     }
   }
   SPARKSTACK_ASSIGN_OR_RETURN(
@@ -144,19 +149,21 @@ absl::StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::Create(Rende
   if (stream != nullptr) {
     impl->stream = static_cast<cudaStream_t>(stream);
   } else {
-    if (cudaError_t e = cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking); e != cudaSuccess) {
-      return absl::InternalError(absl::StrCat(where, ": cudaStreamCreate: ", cudaGetErrorString(e)));
+    if (cudaError_t e = cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking);
+        e != cudaSuccess) {
+      return absl::InternalError(
+          absl::StrCat(where, ": cudaStreamCreate: ", cudaGetErrorString(e)));
     }
     impl->own_stream = true;
   }
   if (cudaError_t e = cudaMalloc(&impl->barrier_buffer, sizeof(int)); e != cudaSuccess) {
-    return absl::ResourceExhaustedError(absl::StrCat(where, ": cudaMalloc: ", cudaGetErrorString(e)));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(where, ": cudaMalloc: ", cudaGetErrorString(e)));
   }
   // Non-blocking init so that a rank that never shows up turns into a timeout, not a hang.
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = 0;
-  const ncclResult_t r =
-      ncclCommInitRankConfig(&impl->comm, impl->size, id, impl->rank, &config);
+  const ncclResult_t r = ncclCommInitRankConfig(&impl->comm, impl->size, id, impl->rank, &config);
   std::unique_ptr<NcclCommunicator> comm(new NcclCommunicator(std::move(impl)));
   Impl& s = *comm->impl_;
   s.timeout = kInitTimeout;
@@ -209,15 +216,16 @@ absl::Status NcclCommunicator::AllGather(const void* in, void* out, size_t count
   // Moved as bytes: any dtype (nvfp4 included) gathers the same way.
   const size_t bytes = DTypeByteSize(dtype, static_cast<int64_t>(count));
   if (bytes == 0) return absl::OkStatus();
-  return s.Finish(ncclAllGather(in, out, bytes, ncclUint8, s.comm, s.stream), "all-gather", timeout());
+  return s.Finish(ncclAllGather(in, out, bytes, ncclUint8, s.comm, s.stream), "all-gather",
+                  timeout());
 }
 
 absl::Status NcclCommunicator::Broadcast(void* data, size_t bytes, int root) {
   Impl& s = *impl_;
   SPARKSTACK_RETURN_IF_ERROR(s.Usable("broadcast"));
   if (root < 0 || root >= s.size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(s.Prefix("broadcast"), ": root ", root, " is not a rank of [0, ", s.size, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(s.Prefix("broadcast"), ": root ", root,
+                                                   " is not a rank of [0, ", s.size, ")"));
   }
   if (bytes == 0) return absl::OkStatus();
   return s.Finish(ncclBroadcast(data, data, bytes, ncclUint8, root, s.comm, s.stream), "broadcast",

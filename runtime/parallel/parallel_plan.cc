@@ -5,13 +5,14 @@
 namespace sparkstack {
 
 absl::Status ParallelPlan::Validate() const {
-  if (tp < 1) return absl::InvalidArgumentError(absl::StrCat("parallel plan: tp must be >= 1, got ", tp));
-  if (pp < 1) return absl::InvalidArgumentError(absl::StrCat("parallel plan: pp must be >= 1, got ", pp));
+  if (tp < 1)
+    return absl::InvalidArgumentError(absl::StrCat("parallel plan: tp must be >= 1, got ", tp));
+  if (pp < 1)
+    return absl::InvalidArgumentError(absl::StrCat("parallel plan: pp must be >= 1, got ", pp));
   if (static_cast<long long>(tp) * pp > kMaxWorldSize) {
-    return absl::InvalidArgumentError(absl::StrCat("parallel plan: tp * pp = ",
-                                                   static_cast<long long>(tp) * pp,
-                                                   " exceeds the maximum world size ",
-                                                   kMaxWorldSize));
+    return absl::InvalidArgumentError(
+        absl::StrCat("parallel plan: tp * pp = ", static_cast<long long>(tp) * pp,
+                     " exceeds the maximum world size ", kMaxWorldSize));
   }
   return absl::OkStatus();
 }

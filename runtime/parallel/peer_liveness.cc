@@ -85,7 +85,8 @@ absl::StatusOr<ProcessIdentity> DecodeIdentity(std::string_view& in) {
   if (!GetU64(in, &identity.pid_ns) || !GetU64(in, &pid) || !GetU64(in, &identity.start_time)) {
     return absl::DataLossError("process identity: truncated");
   }
-  if (pid == 0 || pid > (uint64_t{1} << 32)) return absl::DataLossError("process identity: bad pid");
+  if (pid == 0 || pid > (uint64_t{1} << 32))
+    return absl::DataLossError("process identity: bad pid");
   identity.pid = static_cast<int64_t>(pid);
   return identity;
 }

@@ -18,8 +18,8 @@
 namespace sparkstack {
 
 struct ProcessIdentity {
-  std::string boot_id;   // /proc/sys/kernel/random/boot_id; empty when unknown
-  uint64_t pid_ns = 0;   // inode of /proc/self/ns/pid; 0 when unknown
+  std::string boot_id;  // /proc/sys/kernel/random/boot_id; empty when unknown
+  uint64_t pid_ns = 0;  // inode of /proc/self/ns/pid; 0 when unknown
   int64_t pid = 0;
   uint64_t start_time = 0;  // field 22 of /proc/<pid>/stat (clock ticks since boot)
 

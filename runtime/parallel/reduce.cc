@@ -65,16 +65,21 @@ absl::Status CheckReducibleDType(DType dtype) {
     case DType::kU8:
       break;
   }
-  return absl::InvalidArgumentError(absl::StrCat("all-reduce: dtype ", std::string(DTypeName(dtype)),
+  return absl::InvalidArgumentError(absl::StrCat("all-reduce: dtype ",
+                                                 std::string(DTypeName(dtype)),
                                                  " is not supported (f32, f16, bf16, i32)"));
 }
 
 void SumInOrder(void* out, const void* const* inputs, int n, size_t count, DType dtype) {
   switch (dtype) {
-    case DType::kF32: return SumInOrderTyped<F32Ops>(out, inputs, n, count);
-    case DType::kF16: return SumInOrderTyped<F16Ops>(out, inputs, n, count);
-    case DType::kBF16: return SumInOrderTyped<Bf16Ops>(out, inputs, n, count);
-    case DType::kI32: return SumInOrderI32(out, inputs, n, count);
+    case DType::kF32:
+      return SumInOrderTyped<F32Ops>(out, inputs, n, count);
+    case DType::kF16:
+      return SumInOrderTyped<F16Ops>(out, inputs, n, count);
+    case DType::kBF16:
+      return SumInOrderTyped<Bf16Ops>(out, inputs, n, count);
+    case DType::kI32:
+      return SumInOrderI32(out, inputs, n, count);
     case DType::kF8E4M3:
     case DType::kNvfp4:
     case DType::kI64:

@@ -111,8 +111,9 @@ absl::StatusOr<std::string> ReadFrame(int fd, Deadline deadline, const std::stri
   SPARKSTACK_RETURN_IF_ERROR(ReadAll(fd, header, sizeof(header), deadline, what));
   const uint32_t length = GetU32(header);
   if (length > kRendezvousMaxFrameBytes) {
-    return absl::DataLossError(absl::StrCat(what, ": frame length ", length, " exceeds the limit of ",
-                                            kRendezvousMaxFrameBytes, " (corrupt or foreign peer)"));
+    return absl::DataLossError(absl::StrCat(what, ": frame length ", length,
+                                            " exceeds the limit of ", kRendezvousMaxFrameBytes,
+                                            " (corrupt or foreign peer)"));
   }
   std::string payload(length, '\0');
   SPARKSTACK_RETURN_IF_ERROR(ReadAll(fd, payload.data(), length, deadline, what));
@@ -128,15 +129,16 @@ struct AddrInfoDeleter {
   void operator()(addrinfo* info) const { ::freeaddrinfo(info); }
 };
 
-absl::StatusOr<std::unique_ptr<addrinfo, AddrInfoDeleter>> Resolve(const std::string& host, int port,
-                                                                   bool passive) {
+absl::StatusOr<std::unique_ptr<addrinfo, AddrInfoDeleter>> Resolve(const std::string& host,
+                                                                   int port, bool passive) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = passive ? AI_PASSIVE : 0;
   addrinfo* result = nullptr;
   const std::string service = std::to_string(port);
-  const int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &result);
+  const int rc =
+      ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &result);
   if (rc != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("rendezvous: cannot resolve '", host, "': ", ::gai_strerror(rc)));
@@ -147,7 +149,8 @@ absl::StatusOr<std::unique_ptr<addrinfo, AddrInfoDeleter>> Resolve(const std::st
 // One connect attempt to any resolved address; returns the socket or -1 with errno set.
 int TryConnect(const addrinfo* addresses, Deadline deadline, int* last_errno) {
   for (const addrinfo* a = addresses; a != nullptr; a = a->ai_next) {
-    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    const int fd =
+        ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
     if (fd < 0) {
       *last_errno = errno;
       continue;
@@ -185,12 +188,14 @@ std::string RankList(const std::vector<int>& ranks) { return absl::StrJoin(ranks
 
 absl::StatusOr<RendezvousListener> RendezvousListener::Bind(const std::string& host, int port) {
   if (port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("rendezvous: port ", port, " is not in [0, 65535]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("rendezvous: port ", port, " is not in [0, 65535]"));
   }
   SPARKSTACK_ASSIGN_OR_RETURN(auto addresses, Resolve(host, port, /*passive=*/true));
   int last_errno = 0;
   for (const addrinfo* a = addresses.get(); a != nullptr; a = a->ai_next) {
-    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    const int fd =
+        ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
     if (fd < 0) {
       last_errno = errno;
       continue;
@@ -212,8 +217,8 @@ absl::StatusOr<RendezvousListener> RendezvousListener::Bind(const std::string& h
     last_errno = errno;
     ::close(fd);
   }
-  return absl::UnavailableError(absl::StrCat("rendezvous: cannot listen on ", host, ":", port, ": ",
-                                             Errno(last_errno)));
+  return absl::UnavailableError(
+      absl::StrCat("rendezvous: cannot listen on ", host, ":", port, ": ", Errno(last_errno)));
 }
 
 RendezvousListener::RendezvousListener(RendezvousListener&& other) noexcept
@@ -250,7 +255,7 @@ std::string Rendezvous::Where() const {
 }
 
 absl::StatusOr<std::unique_ptr<Rendezvous>> Rendezvous::Join(const RendezvousOptions& options,
-                                                            RendezvousListener* listener) {
+                                                             RendezvousListener* listener) {
   if (options.world_size < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("rendezvous: world size must be >= 1, got ", options.world_size));
@@ -287,8 +292,8 @@ absl::StatusOr<std::unique_ptr<Rendezvous>> Rendezvous::Join(const RendezvousOpt
     PutU16(hello, 0);
     PutU32(hello, static_cast<uint32_t>(options.world_size));
     PutU32(hello, static_cast<uint32_t>(options.rank));
-    SPARKSTACK_RETURN_IF_ERROR(WriteAll(fd, hello.data(), hello.size(), deadline,
-                                        absl::StrCat(where, ": sending hello")));
+    SPARKSTACK_RETURN_IF_ERROR(
+        WriteAll(fd, hello.data(), hello.size(), deadline, absl::StrCat(where, ": sending hello")));
     // Rank 0 gives up at the same deadline and then says which ranks never arrived; waiting a
     // little longer lets that explanation, rather than a bare timeout, reach this rank.
     const std::string reading =
@@ -296,7 +301,8 @@ absl::StatusOr<std::unique_ptr<Rendezvous>> Rendezvous::Join(const RendezvousOpt
     SPARKSTACK_ASSIGN_OR_RETURN(std::string reply,
                                 ReadFrame(fd, deadline + kRefusalGrace, reading));
     if (reply.size() < 4) {
-      return absl::DataLossError(absl::StrCat(where, ": reply of ", reply.size(), " bytes is too short"));
+      return absl::DataLossError(
+          absl::StrCat(where, ": reply of ", reply.size(), " bytes is too short"));
     }
     const uint32_t code = GetU32(reinterpret_cast<const unsigned char*>(reply.data()));
     if (code != 0) {
@@ -359,13 +365,13 @@ absl::StatusOr<std::unique_ptr<Rendezvous>> Rendezvous::Join(const RendezvousOpt
           absl::StrCat("protocol version mismatch: rank ", rank, " speaks version ", version,
                        ", rank 0 speaks version ", options.protocol_version));
     } else if (world != static_cast<uint32_t>(options.world_size)) {
-      problem = absl::FailedPreconditionError(
-          absl::StrCat("world size mismatch: rank ", rank, " was started with world size ", world,
-                       ", rank 0 with ", options.world_size));
+      problem = absl::FailedPreconditionError(absl::StrCat("world size mismatch: rank ", rank,
+                                                           " was started with world size ", world,
+                                                           ", rank 0 with ", options.world_size));
     } else if (rank == 0 || rank >= static_cast<uint32_t>(options.world_size)) {
-      problem = absl::FailedPreconditionError(
-          absl::StrCat("a rank announced itself as rank ", rank, ", expected one of 1..",
-                       options.world_size - 1));
+      problem = absl::FailedPreconditionError(absl::StrCat("a rank announced itself as rank ", rank,
+                                                           ", expected one of 1..",
+                                                           options.world_size - 1));
     } else if (group->peers_[rank] >= 0) {
       problem = absl::FailedPreconditionError(
           absl::StrCat("duplicate rank: rank ", rank, " joined twice"));
@@ -405,14 +411,15 @@ absl::StatusOr<std::vector<std::string>> Rendezvous::AllGather(std::string_view 
   }
   if (options_.rank != 0) {
     const int fd = peers_[0];
-    SPARKSTACK_RETURN_IF_ERROR(WriteFrame(fd, blob, deadline, absl::StrCat(where, ": all-gather send")));
+    SPARKSTACK_RETURN_IF_ERROR(
+        WriteFrame(fd, blob, deadline, absl::StrCat(where, ": all-gather send")));
     const std::string what = absl::StrCat(where, ": all-gather from rank 0");
     unsigned char count_bytes[4];
     SPARKSTACK_RETURN_IF_ERROR(ReadAll(fd, count_bytes, 4, deadline, what));
     const uint32_t count = GetU32(count_bytes);
     if (count != static_cast<uint32_t>(options_.world_size)) {
-      return absl::DataLossError(absl::StrCat(what, ": got ", count, " blobs, expected ",
-                                              options_.world_size));
+      return absl::DataLossError(
+          absl::StrCat(what, ": got ", count, " blobs, expected ", options_.world_size));
     }
     for (uint32_t r = 0; r < count; ++r) {
       SPARKSTACK_ASSIGN_OR_RETURN(blobs[r], ReadFrame(fd, deadline, what));
@@ -422,14 +429,16 @@ absl::StatusOr<std::vector<std::string>> Rendezvous::AllGather(std::string_view 
   blobs[0] = std::string(blob);
   for (int r = 1; r < options_.world_size; ++r) {
     SPARKSTACK_ASSIGN_OR_RETURN(
-        blobs[r], ReadFrame(peers_[r], deadline, absl::StrCat(where, ": all-gather from rank ", r)));
+        blobs[r],
+        ReadFrame(peers_[r], deadline, absl::StrCat(where, ": all-gather from rank ", r)));
   }
   std::string count;
   PutU32(count, static_cast<uint32_t>(options_.world_size));
   for (int r = 1; r < options_.world_size; ++r) {
     const std::string what = absl::StrCat(where, ": all-gather to rank ", r);
     SPARKSTACK_RETURN_IF_ERROR(WriteAll(peers_[r], count.data(), count.size(), deadline, what));
-    for (const std::string& b : blobs) SPARKSTACK_RETURN_IF_ERROR(WriteFrame(peers_[r], b, deadline, what));
+    for (const std::string& b : blobs)
+      SPARKSTACK_RETURN_IF_ERROR(WriteFrame(peers_[r], b, deadline, what));
   }
   return blobs;
 }

@@ -7,11 +7,10 @@
 // per token goes through it. The control plane will later carry the same blobs over gRPC.
 //
 // Wire format (all integers little-endian):
-//   hello   (rank > 0 -> rank 0): u32 magic "SSRV", u16 version, u16 reserved (0), u32 world, u32 rank
-//   reply   (rank 0 -> rank > 0): frame holding u32 code (0 = welcome) + UTF-8 message
-//   frame:  u32 length (<= kMaxFrameBytes), then `length` bytes
-//   gather: rank > 0 sends one frame; rank 0 answers with u32 count (== world) then `count` frames
-//   bcast:  rank 0 sends one frame
+//   hello   (rank > 0 -> rank 0): u32 magic "SSRV", u16 version, u16 reserved (0), u32 world, u32
+//   rank reply   (rank 0 -> rank > 0): frame holding u32 code (0 = welcome) + UTF-8 message frame:
+//   u32 length (<= kMaxFrameBytes), then `length` bytes gather: rank > 0 sends one frame; rank 0
+//   answers with u32 count (== world) then `count` frames bcast:  rank 0 sends one frame
 // The peer is untrusted: every length is bounds-checked before memory is touched and every read
 // and write has a deadline.
 //
@@ -79,7 +78,7 @@ class Rendezvous {
   // the one the other ranks were told), otherwise binds options.host:options.port itself. Blocks
   // until every rank has arrived or options.timeout passes. world_size 1 needs no network.
   static absl::StatusOr<std::unique_ptr<Rendezvous>> Join(const RendezvousOptions& options,
-                                                         RendezvousListener* listener = nullptr);
+                                                          RendezvousListener* listener = nullptr);
 
   Rendezvous(const Rendezvous&) = delete;
   Rendezvous& operator=(const Rendezvous&) = delete;

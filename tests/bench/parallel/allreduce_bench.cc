@@ -16,15 +16,18 @@ absl::Status Measure(Communicator& comm) {
   for (size_t bytes : bench::AllReduceSizes()) {
     std::vector<float> data(bytes / 4, 1.0f);
     for (int i = 0; i < bench::Warmup(bytes); ++i) {
-      if (absl::Status s = comm.AllReduceSum(data.data(), data.size(), DType::kF32); !s.ok()) return s;
+      if (absl::Status s = comm.AllReduceSum(data.data(), data.size(), DType::kF32); !s.ok())
+        return s;
     }
     if (absl::Status s = comm.Barrier(); !s.ok()) return s;
     const int iters = bench::Iterations(bytes);
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < iters; ++i) {
-      if (absl::Status s = comm.AllReduceSum(data.data(), data.size(), DType::kF32); !s.ok()) return s;
+      if (absl::Status s = comm.AllReduceSum(data.data(), data.size(), DType::kF32); !s.ok())
+        return s;
     }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     // The slowest rank defines the collective's time.
     float mine = static_cast<float>(seconds), slowest = 0;
     std::vector<float> all(comm.size());

@@ -14,7 +14,8 @@ namespace sparkstack::bench {
 // top for quick runs (both benchmarks read it, so the table stays aligned).
 inline std::vector<size_t> AllReduceSizes() {
   size_t max_bytes = 64u << 20;
-  if (const char* env = std::getenv("SPARKSTACK_BENCH_MAX_BYTES")) max_bytes = std::strtoull(env, nullptr, 10);
+  if (const char* env = std::getenv("SPARKSTACK_BENCH_MAX_BYTES"))
+    max_bytes = std::strtoull(env, nullptr, 10);
   std::vector<size_t> sizes;
   for (size_t bytes = 4 << 10; bytes <= max_bytes; bytes *= 2) sizes.push_back(bytes);
   return sizes;

@@ -32,7 +32,8 @@ absl::Status Run(int rank, int world, const std::string& host, int port) {
     }
   }
   std::vector<int32_t> mine(1001, rank * 3 + 1), all(1001 * world);
-  if (absl::Status s = c.AllGather(mine.data(), all.data(), mine.size(), DType::kI32); !s.ok()) return s;
+  if (absl::Status s = c.AllGather(mine.data(), all.data(), mine.size(), DType::kI32); !s.ok())
+    return s;
   for (int r = 0; r < world; ++r) {
     if (all[r * 1001 + 1000] != r * 3 + 1) return absl::InternalError("all-gather mismatch");
   }

@@ -33,29 +33,46 @@ inline double InputValue(uint64_t seed, int rank, size_t i, DType dtype) {
   }
   const float v = static_cast<float>((bits >> 11) * 0x1.0p-53 * 2.0 - 1.0);
   switch (dtype) {
-    case DType::kBF16: return Bf16ToFloat(FloatToBf16(v));
-    case DType::kF16: return F16ToFloat(FloatToF16(v));
-    default: return v;
+    case DType::kBF16:
+      return Bf16ToFloat(FloatToBf16(v));
+    case DType::kF16:
+      return F16ToFloat(FloatToF16(v));
+    default:
+      return v;
   }
 }
 
 inline void Store(void* base, size_t i, double v, DType dtype) {
   switch (dtype) {
-    case DType::kF32: static_cast<float*>(base)[i] = static_cast<float>(v); break;
-    case DType::kBF16: static_cast<uint16_t*>(base)[i] = FloatToBf16(static_cast<float>(v)); break;
-    case DType::kF16: static_cast<uint16_t*>(base)[i] = FloatToF16(static_cast<float>(v)); break;
-    case DType::kI32: static_cast<int32_t*>(base)[i] = static_cast<int32_t>(v); break;
-    default: break;
+    case DType::kF32:
+      static_cast<float*>(base)[i] = static_cast<float>(v);
+      break;
+    case DType::kBF16:
+      static_cast<uint16_t*>(base)[i] = FloatToBf16(static_cast<float>(v));
+      break;
+    case DType::kF16:
+      static_cast<uint16_t*>(base)[i] = FloatToF16(static_cast<float>(v));
+      break;
+    case DType::kI32:
+      static_cast<int32_t*>(base)[i] = static_cast<int32_t>(v);
+      break;
+    default:
+      break;
   }
 }
 
 inline double Load(const void* base, size_t i, DType dtype) {
   switch (dtype) {
-    case DType::kF32: return static_cast<const float*>(base)[i];
-    case DType::kBF16: return Bf16ToFloat(static_cast<const uint16_t*>(base)[i]);
-    case DType::kF16: return F16ToFloat(static_cast<const uint16_t*>(base)[i]);
-    case DType::kI32: return static_cast<const int32_t*>(base)[i];
-    default: return 0;
+    case DType::kF32:
+      return static_cast<const float*>(base)[i];
+    case DType::kBF16:
+      return Bf16ToFloat(static_cast<const uint16_t*>(base)[i]);
+    case DType::kF16:
+      return F16ToFloat(static_cast<const uint16_t*>(base)[i]);
+    case DType::kI32:
+      return static_cast<const int32_t*>(base)[i];
+    default:
+      return 0;
   }
 }
 
@@ -63,16 +80,21 @@ inline double Load(const void* base, size_t i, DType dtype) {
 // f16/bf16 once per step).
 inline double Tolerance(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return 0x1.0p-23;
-    case DType::kBF16: return 0x1.0p-7;
-    case DType::kF16: return 0x1.0p-10;
-    default: return 0;
+    case DType::kF32:
+      return 0x1.0p-23;
+    case DType::kBF16:
+      return 0x1.0p-7;
+    case DType::kF16:
+      return 0x1.0p-10;
+    default:
+      return 0;
   }
 }
 
 inline uint64_t Fnv(const void* data, size_t bytes) {
   uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < bytes; ++i) h = (h ^ static_cast<const unsigned char*>(data)[i]) * 1099511628211ull;
+  for (size_t i = 0; i < bytes; ++i)
+    h = (h ^ static_cast<const unsigned char*>(data)[i]) * 1099511628211ull;
   return h;
 }
 
@@ -81,7 +103,8 @@ inline uint64_t Fnv(const void* data, size_t bytes) {
 inline absl::Status CheckAllReduce(Communicator& comm, size_t count, DType dtype, uint64_t seed) {
   const size_t elem = DTypeByteSize(dtype, 1);
   std::vector<char> buffer(count * elem);
-  for (size_t i = 0; i < count; ++i) Store(buffer.data(), i, InputValue(seed, comm.rank(), i, dtype), dtype);
+  for (size_t i = 0; i < count; ++i)
+    Store(buffer.data(), i, InputValue(seed, comm.rank(), i, dtype), dtype);
   if (absl::Status s = comm.AllReduceSum(buffer.data(), count, dtype); !s.ok()) return s;
   size_t mismatches = 0;
   std::string first;
@@ -101,8 +124,9 @@ inline absl::Status CheckAllReduce(Communicator& comm, size_t count, DType dtype
     }
   }
   if (mismatches > 0) {
-    return absl::InternalError(absl::StrCat("rank ", comm.rank(), ": ", mismatches, " of ", count, " ",
-                                            std::string(DTypeName(dtype)), " elements wrong:", first));
+    return absl::InternalError(absl::StrCat("rank ", comm.rank(), ": ", mismatches, " of ", count,
+                                            " ", std::string(DTypeName(dtype)),
+                                            " elements wrong:", first));
   }
   uint64_t hash = Fnv(buffer.data(), buffer.size());
   std::vector<uint64_t> hashes(comm.size());

@@ -22,8 +22,8 @@ namespace {
 
 using ::sparkstack::testing::CheckAllReduce;
 using ::sparkstack::testing::RankResult;
-using ::sparkstack::testing::SplitMix;
 using ::sparkstack::testing::RunCommunicatorRanks;
+using ::sparkstack::testing::SplitMix;
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
 
@@ -88,7 +88,8 @@ TEST(CollectivesTest, AllGatherBroadcastSendRecv) {
       for (size_t count : {size_t{1}, size_t{5}, size_t{100003}}) {
         std::vector<int32_t> mine(count), all(count * n);
         for (size_t i = 0; i < count; ++i) mine[i] = static_cast<int32_t>(SplitMix(me * 7919 + i));
-        if (absl::Status s = comm.AllGather(mine.data(), all.data(), count, DType::kI32); !s.ok()) return s;
+        if (absl::Status s = comm.AllGather(mine.data(), all.data(), count, DType::kI32); !s.ok())
+          return s;
         for (int r = 0; r < n; ++r) {
           for (size_t i = 0; i < count; ++i) {
             if (all[r * count + i] != static_cast<int32_t>(SplitMix(r * 7919 + i))) {
@@ -100,13 +101,14 @@ TEST(CollectivesTest, AllGatherBroadcastSendRecv) {
         for (int root = 0; root < n; ++root) {
           std::vector<uint8_t> data(count * 3, me == root ? 0 : 0xee);
           if (me == root) {
-            for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(SplitMix(root + i));
+            for (size_t i = 0; i < data.size(); ++i)
+              data[i] = static_cast<uint8_t>(SplitMix(root + i));
           }
           if (absl::Status s = comm.Broadcast(data.data(), data.size(), root); !s.ok()) return s;
           for (size_t i = 0; i < data.size(); ++i) {
             if (data[i] != static_cast<uint8_t>(SplitMix(root + i))) {
-              return absl::InternalError(absl::StrCat("broadcast from ", root, ": rank ", me,
-                                                      " wrong byte ", i));
+              return absl::InternalError(
+                  absl::StrCat("broadcast from ", root, ": rank ", me, " wrong byte ", i));
             }
           }
         }
@@ -122,7 +124,8 @@ TEST(CollectivesTest, AllGatherBroadcastSendRecv) {
         if (absl::Status s = comm.Send(out.data(), out.size() * 8, next); !s.ok()) return s;
       }
       for (double v : in) {
-        if (v != prev + 0.5) return absl::InternalError(absl::StrCat("recv: rank ", me, " got ", v));
+        if (v != prev + 0.5)
+          return absl::InternalError(absl::StrCat("recv: rank ", me, " got ", v));
       }
       if (comm.Send(out.data(), 8, me).ok()) return absl::InternalError("send to self accepted");
       return comm.Barrier();
@@ -153,9 +156,11 @@ TEST(SplitTest, TensorParallelGroupsInsidePipelineStages) {
       if (absl::Status s = CheckAllReduce(group, 1000, DType::kF32, 100 + step); !s.ok()) return s;
       std::vector<float> activation(1000, static_cast<float>(me * 10 + step)), got(1000);
       if (plan.NextStageRank(me) >= 0) {
-        if (absl::Status s = world.Send(activation.data(), 4000, plan.NextStageRank(me)); !s.ok()) return s;
+        if (absl::Status s = world.Send(activation.data(), 4000, plan.NextStageRank(me)); !s.ok())
+          return s;
       } else {
-        if (absl::Status s = world.Recv(got.data(), 4000, plan.PrevStageRank(me)); !s.ok()) return s;
+        if (absl::Status s = world.Recv(got.data(), 4000, plan.PrevStageRank(me)); !s.ok())
+          return s;
         if (got[999] != static_cast<float>(plan.PrevStageRank(me) * 10 + step)) {
           return absl::InternalError(absl::StrCat("rank ", me, " got activation ", got[999]));
         }
@@ -164,7 +169,8 @@ TEST(SplitTest, TensorParallelGroupsInsidePipelineStages) {
       if (absl::Status s = CheckAllReduce(world, 1000, DType::kF32, 200 + step); !s.ok()) return s;
     }
     auto bad = world.Split({(me + 1) % 4});
-    if (bad.ok() || bad.status().message().find("does not contain this rank") == absl::string_view::npos) {
+    if (bad.ok() ||
+        bad.status().message().find("does not contain this rank") == absl::string_view::npos) {
       return absl::InternalError(absl::StrCat("split without me: ", bad.status().ToString()));
     }
     if (world.Split({me, me}).ok()) return absl::InternalError("duplicate rank accepted");
@@ -233,12 +239,12 @@ TEST(FailureTest, KilledRankFailsTheOthersQuickly) {
           killed_at = std::chrono::steady_clock::now();
           ::kill(pids.back(), SIGKILL);
         });
-    const double kill_seconds =
-        std::chrono::duration<double>(killed_at.time_since_epoch()).count();
+    const double kill_seconds = std::chrono::duration<double>(killed_at.time_since_epoch()).count();
     (void)kill_seconds;
     for (int r = 0; r + 1 < world; ++r) {
       EXPECT_FALSE(results[r].ok);
-      EXPECT_THAT(results[r].message, AnyOf(HasSubstr("UNAVAILABLE"), HasSubstr("DEADLINE_EXCEEDED")))
+      EXPECT_THAT(results[r].message,
+                  AnyOf(HasSubstr("UNAVAILABLE"), HasSubstr("DEADLINE_EXCEEDED")))
           << results[r].message;
       EXPECT_THAT(results[r].message, HasSubstr("rank ")) << results[r].message;
       if (world == 2) EXPECT_THAT(results[r].message, HasSubstr("rank 1")) << results[r].message;

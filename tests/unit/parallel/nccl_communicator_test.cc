@@ -32,7 +32,8 @@ class NcclCommunicatorTest : public ::testing::Test {
   T* Upload(const std::vector<T>& host) {
     void* device = nullptr;
     EXPECT_EQ(cudaMalloc(&device, host.size() * sizeof(T) + 1), cudaSuccess);
-    EXPECT_EQ(cudaMemcpy(device, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(device, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice),
+              cudaSuccess);
     buffers_.push_back(device);
     return static_cast<T*>(device);
   }

@@ -40,8 +40,10 @@ TEST(ParallelPlanTest, PipelineOnly) {
 }
 
 TEST(ParallelPlanTest, ValidationNamesTheField) {
-  EXPECT_THAT(ParallelPlan({.tp = 0, .pp = 1}).Validate().message(), HasSubstr("tp must be >= 1, got 0"));
-  EXPECT_THAT(ParallelPlan({.tp = 2, .pp = -1}).Validate().message(), HasSubstr("pp must be >= 1, got -1"));
+  EXPECT_THAT(ParallelPlan({.tp = 0, .pp = 1}).Validate().message(),
+              HasSubstr("tp must be >= 1, got 0"));
+  EXPECT_THAT(ParallelPlan({.tp = 2, .pp = -1}).Validate().message(),
+              HasSubstr("pp must be >= 1, got -1"));
   EXPECT_THAT(ParallelPlan({.tp = 100000, .pp = 100000}).Validate().message(),
               HasSubstr("exceeds the maximum world size"));
   EXPECT_THAT(ParallelPlan({.tp = 2, .pp = 2}).ValidateWorld(3).message(),

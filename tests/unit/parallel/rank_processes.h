@@ -34,10 +34,9 @@ using RankBody = std::function<absl::Status(int rank, const RendezvousOptions& o
 // port on 127.0.0.1 (options.port names it for everyone). `while_running` runs in the parent
 // with the children's pids (e.g. to kill one). Children still alive after `limit` are killed and
 // reported as hung.
-inline std::vector<RankResult> RunRanks(int world, std::chrono::milliseconds limit,
-                                        const RankBody& body,
-                                        const std::function<void(const std::vector<pid_t>&)>&
-                                            while_running = nullptr) {
+inline std::vector<RankResult> RunRanks(
+    int world, std::chrono::milliseconds limit, const RankBody& body,
+    const std::function<void(const std::vector<pid_t>&)>& while_running = nullptr) {
   std::vector<RankResult> results(world);
   auto listener = RendezvousListener::Bind("127.0.0.1", 0);
   if (!listener.ok()) {
@@ -91,7 +90,8 @@ inline std::vector<RankResult> RunRanks(int world, std::chrono::milliseconds lim
       ::close(pipes[rank]);
       if (WIFEXITED(wstatus)) {
         r.ok = WEXITSTATUS(wstatus) == 0;
-        if (!r.ok && r.message.empty()) r.message = absl::StrCat("exit code ", WEXITSTATUS(wstatus));
+        if (!r.ok && r.message.empty())
+          r.message = absl::StrCat("exit code ", WEXITSTATUS(wstatus));
       } else if (WIFSIGNALED(wstatus)) {
         r.message = absl::StrCat("killed by signal ", WTERMSIG(wstatus));
       }
@@ -103,7 +103,8 @@ inline std::vector<RankResult> RunRanks(int world, std::chrono::milliseconds lim
         ::kill(pids[rank], SIGKILL);
         ::waitpid(pids[rank], nullptr, 0);
         ::close(pipes[rank]);
-        results[rank].message = absl::StrCat("rank ", rank, " hung: killed after ", limit.count(), " ms");
+        results[rank].message =
+            absl::StrCat("rank ", rank, " hung: killed after ", limit.count(), " ms");
       }
       break;
     }
@@ -120,7 +121,8 @@ inline std::vector<RankResult> RunCommunicatorRanks(
     const std::function<void(const std::vector<pid_t>&)>& while_running = nullptr) {
   return RunRanks(
       world, limit,
-      [&](int rank, const RendezvousOptions& options, RendezvousListener* listener) -> absl::Status {
+      [&](int rank, const RendezvousOptions& options,
+          RendezvousListener* listener) -> absl::Status {
         auto rendezvous = Rendezvous::Join(options, listener);
         if (!rendezvous.ok()) return rendezvous.status();
         auto comm = HostCommunicator::Create(**rendezvous);

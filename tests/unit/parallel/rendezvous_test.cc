@@ -26,8 +26,8 @@ struct Joined {
 };
 
 // Runs one thread per entry of `ranks` (rank numbers, which may be wrong on purpose).
-std::vector<Joined> JoinAll(RendezvousListener& listener, const std::vector<int>& ranks,
-                            int world, std::chrono::milliseconds timeout,
+std::vector<Joined> JoinAll(RendezvousListener& listener, const std::vector<int>& ranks, int world,
+                            std::chrono::milliseconds timeout,
                             const std::vector<uint16_t>& versions = {},
                             const std::vector<int>& worlds = {}) {
   std::vector<Joined> out(ranks.size());
@@ -112,9 +112,11 @@ TEST(RendezvousTest, WorldSizeMismatch) {
   auto listener = RendezvousListener::Bind("127.0.0.1", 0);
   ASSERT_TRUE(listener.ok());
   auto joined = JoinAll(*listener, {0, 1}, 2, std::chrono::milliseconds(5000), {}, {2, 3});
-  EXPECT_THAT(joined[0].status.message(),
-              HasSubstr("world size mismatch: rank 1 was started with world size 3, rank 0 with 2"));
-  EXPECT_THAT(joined[1].status.message(), AllOf(HasSubstr("refused"), HasSubstr("world size mismatch")));
+  EXPECT_THAT(
+      joined[0].status.message(),
+      HasSubstr("world size mismatch: rank 1 was started with world size 3, rank 0 with 2"));
+  EXPECT_THAT(joined[1].status.message(),
+              AllOf(HasSubstr("refused"), HasSubstr("world size mismatch")));
 }
 
 TEST(RendezvousTest, DuplicateRank) {
@@ -184,8 +186,8 @@ TEST(RendezvousTest, OversizedFrameIsRejected) {
   // No ASSERTs until rank0 is joined: leaving with a joinable thread would abort the binary.
   EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   // Hello: magic, version, reserved, world 2, rank 1 (little-endian).
-  const unsigned char hello[16] = {0x53, 0x53, 0x52, 0x56, kRendezvousVersion, 0, 0, 0,
-                                   2,    0,    0,    0,    1,                  0, 0, 0};
+  const unsigned char hello[16] = {0x53, 0x53, 0x52, 0x56, kRendezvousVersion, 0, 0, 0, 2, 0, 0, 0,
+                                   1,    0,    0,    0};
   EXPECT_EQ(::write(fd, hello, sizeof(hello)), 16);
   unsigned char welcome[8];
   // Frame length 4 + code 0, possibly in two segments.
