@@ -36,10 +36,6 @@
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 
-namespace sparkstack::jinja {
-struct Stmt;
-}
-
 namespace sparkstack {
 
 class ChatTemplate {

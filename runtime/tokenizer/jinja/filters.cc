@@ -353,7 +353,6 @@ Value ApplyFilter(Interpreter& interp, const std::string& name, const Value& v, 
   }
   if (name == "format") return FormatFilter(RequireString(v, "format", storage), args);
   if (name == "wordcount") {
-    const Value sep;
     return Value::Int(static_cast<int64_t>(Split(RequireString(v, "wordcount", storage), nullptr, -1).size()));
   }
   if (name == "int") return IntFilter(v, args);
