@@ -243,6 +243,8 @@ const SNIPPET_CONTEXT = {
   empty: "",
   nothing: null,
   uni: "héllo wörld 日本",
+  msgs: [{ role: "user", text: "  hi  " }, { role: "bot", text: "\nyo\n" }],
+  nested: { a: { b: "deep" } },
 };
 const SNIPPETS = [
   "Hello {{ name }}!",
@@ -314,6 +316,17 @@ const SNIPPETS = [
   "{{ users | map(attribute='missing', default='d') | join }} {{ users | map(attribute='name') | list | tojson }}",
   "{{ obj | tojson(sort_keys=true) }} {{ uni | tojson(ensure_ascii=true) }}",
   "{{ items | join(', ') }} {{ words | join('-') | upper }} {{ ('a' ~ 'b') | length }}",
+  "{% if true %}  \n  x{% endif %}",
+  "a{% if true %}\n\nb{% endif %}",
+  "{{ 'a' }}\n{# c #}\n{{ 'b' }}\n",
+  "\t{%- if true %}x{% endif %}",
+  "   {% if true %}x{% endif %}   \n",
+  "{% for i in [1,2] %}\n    {{ i }}\n{%- endfor %}",
+  "{{ 'x' }}   {%- if true %} y {% endif -%}   z",
+  "x\n  {% for i in [1] %}\n  {% set y = i %}\n  {{ y }}\n  {% endfor %}\n",
+  "{%- for m in msgs -%}\n  {{- m.role }}: {{ m.text | trim }}\n{% endfor -%}",
+  "{% set x = {'a': 'b', 'c': [1, 2.5, none]} %}{{ x | tojson(indent=1) }}|{{ x.c | tojson(separators=(',', ':')) }}",
+  "{{ {'k': 1}.items() | list }} {{ [1, 2, 3][1:2] }} {{ 'abc'[-1] }} {{ nested.a.b }}",
   "{{ loop_var is defined }}{% for i in [1] %}{{ loop is defined }}{% endfor %}",
 ];
 for (const source of SNIPPETS) {
