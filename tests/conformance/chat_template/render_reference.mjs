@@ -333,6 +333,71 @@ for (const source of SNIPPETS) {
   addCase({ kind: "snippet", template: source, context: SNIPPET_CONTEXT }, () => new Template(source).render(SNIPPET_CONTEXT));
 }
 
+// Random templates from a small grammar of the constructs chat templates use, rendered with a
+// fixed context. Constructs where the reference knowingly departs from Jinja (see
+// chat_template.h) are left out of the grammar; templates the reference rejects are skipped.
+function randomTemplate(r) {
+  const scalars = ["n", "f", "name", "empty", "nothing", "missing"];
+  const lists = ["items", "words", "users"];
+  const strLit = () => pick(r, ["'a'", "'Hé'", "' sp '", "''", "'x\\ny'"]);
+  const expr = (depth) => {
+    const roll = r();
+    if (depth > 2 || roll < 0.25) {
+      return pick(r, [...scalars, strLit(), String(Math.floor(r() * 20) - 5), "true", "none"]);
+    }
+    // The reference's `~` uses JavaScript's toString (1.0 -> "1", [1, 2] -> "1,2"), so only
+    // strings and integers are concatenated.
+    const cat = () => pick(r, ["name", "empty", "n", strLit(), "(name | upper)", "(words | join('-'))", "(missing | default('d'))", "(n | string)"]);
+    if (roll < 0.4) return `(${cat()} ~ ${cat()})`;
+    if (roll < 0.5) return `(${pick(r, ["n", "f", "3"])} ${pick(r, ["+", "-", "*", "//"])} ${pick(r, ["n", "2", "f"])})`;
+    if (roll < 0.6) return `(${expr(depth + 1)} ${pick(r, ["and", "or"])} ${expr(depth + 1)})`;
+    if (roll < 0.65) return `(not ${expr(depth + 1)})`;
+    if (roll < 0.72) return `(${expr(depth + 1)} if ${expr(depth + 1)} else ${expr(depth + 1)})`;
+    if (roll < 0.8) {
+      return `(${pick(r, ["name", "'é'", "'a'"])} ${pick(r, ["in", "not in"])} ${pick(r, ["name", "words", "'abc'", "obj"])})`;
+    }
+    if (roll < 0.9) {
+      const filter = pick(r, ["upper", "lower", "trim", "length", "string", "tojson", "default('d')", "default('d', true)"]);
+      return `(${pick(r, [...scalars, strLit()])} | ${filter})`;
+    }
+    const listFilter = pick(r, ["length", "first", "last", "tojson", "join('-')", "reverse | join", "list | length"]);
+    // (Joining dicts prints "[object Map]" in the reference.)
+    return `(${listFilter.includes("join") ? pick(r, ["items", "words"]) : pick(r, lists)} | ${listFilter})`;
+  };
+  const test = () => `${pick(r, [...scalars, ...lists])} is ${pick(r, ["", "not "])}${pick(r, ["defined", "none", "string", "number", "iterable", "mapping"])}`;
+  const ws = () => pick(r, ["", "", "-"]);
+  const stmt = (depth) => {
+    const roll = r();
+    const text = pick(r, ["", "x", " ", "\n", "  \n  ", "\n\t"]);
+    if (depth > 2 || roll < 0.35) return `${text}{{${ws()} ${expr(0)} ${ws()}}}`;
+    if (roll < 0.55) return `{%${ws()} if ${r() < 0.5 ? test() : expr(0)} ${ws()}%}${stmt(depth + 1)}{%${ws()} else ${ws()}%}${stmt(depth + 1)}{%${ws()} endif ${ws()}%}${text}`;
+    if (roll < 0.75) {
+      return `{%${ws()} for v in ${pick(r, lists)}${r() < 0.3 ? " if v" : ""} ${ws()}%}\n  {{ loop.index }}{{ loop.first }}${stmt(depth + 1)}{%${ws()} endfor ${ws()}%}${text}`;
+    }
+    if (roll < 0.88) return `{% set s${depth} = ${expr(0)} %}${text}{{ s${depth} }}`;
+    return `{% set ns = namespace(acc='') %}{% for w in words %}{% set ns.acc = ns.acc ~ w ~ ${strLit()} %}{% endfor %}{{ ns.acc }}${text}`;
+  };
+  let source = "";
+  const count = 1 + Math.floor(r() * 4);
+  for (let i = 0; i < count; ++i) source += stmt(0);
+  return source;
+}
+{
+  const r = rng(Number(process.env.CHAT_TEMPLATE_SEED ?? 2024));  // vary to explore
+  let added = 0;
+  for (let attempt = 0; attempt < 2000 && added < 400; ++attempt) {
+    const source = randomTemplate(r);
+    let expected;
+    try {
+      expected = new Template(source).render(SNIPPET_CONTEXT);
+    } catch {
+      continue;
+    }
+    cases.push({ kind: "snippet", template: source, context: SNIPPET_CONTEXT, expected });
+    ++added;
+  }
+}
+
 const out = process.argv[2];
 if (!out) {
   console.error("usage: node render_reference.mjs OUT.json");
