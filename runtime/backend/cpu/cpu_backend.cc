@@ -8,6 +8,7 @@
 #include "kernels/cpu/convert.h"
 #include "kernels/cpu/dense_linear.h"
 #include "kernels/cpu/nvfp4_linear.h"
+#include "kernels/cpu/nvfp4_self_check.h"
 #include "kernels/cpu/rms_norm.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/cpu/swiglu.h"
@@ -32,7 +33,8 @@ absl::Status ExpectF32(std::string_view op, std::string_view what, const Tensor&
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(const CpuBackendOptions& options) : options_(options) {}
+  explicit CpuBackend(const CpuBackendOptions& options)
+      : options_(options), nvfp4_path_(VerifiedNvfp4Path()) {}
 
   std::string_view name() const override { return "cpu"; }
   Device device() const override { return Device::kCpu; }
@@ -89,13 +91,22 @@ class CpuBackend final : public Backend {
                                 options_.threads);
         return absl::OkStatus();
       case WeightFormat::kNvfp4:
-        kernels::Nvfp4LinearF32(x.data_as<float>(), x.dim(0), x.dim(1),
-                                weight.nvfp4().codes.data_as<uint8_t>(),
-                                weight.nvfp4().block_scales.data_as<uint8_t>(),
-                                weight.nvfp4().global_scale, weight.rows(), out.data_as<float>());
-        return absl::OkStatus();
+        return Nvfp4Linear(x, weight.nvfp4(), weight.rows(), out);
     }
     return absl::InternalError("linear: unknown weight format");
+  }
+
+  absl::Status Nvfp4Linear(const Tensor& x, const Nvfp4Parts& w, int64_t n, Tensor& out) {
+    const auto* codes = w.codes.data_as<uint8_t>();
+    const auto* scales = w.block_scales.data_as<uint8_t>();
+    if (nvfp4_path_ == kernels::BestNvfp4CpuPath()) {  // verified: the threaded dispatcher
+      kernels::Nvfp4LinearF32(x.data_as<float>(), x.dim(0), x.dim(1), codes, scales,
+                              w.global_scale, n, out.data_as<float>(), options_.threads);
+    } else {
+      kernels::Nvfp4LinearF32WithPath(nvfp4_path_, x.data_as<float>(), x.dim(0), x.dim(1), codes,
+                                      scales, w.global_scale, n, out.data_as<float>());
+    }
+    return absl::OkStatus();
   }
 
   absl::Status Rope(Tensor& x, std::span<const int32_t> positions,
@@ -179,7 +190,14 @@ class CpuBackend final : public Backend {
   absl::StatusOr<Tensor> ToHost(const Tensor& x) override { return x; }
 
  private:
+  // Checked once per process: every backend shares the verdict.
+  static kernels::Nvfp4CpuPath VerifiedNvfp4Path() {
+    static const kernels::Nvfp4CpuPath path = kernels::SelectVerifiedNvfp4CpuPath();
+    return path;
+  }
+
   CpuBackendOptions options_;
+  kernels::Nvfp4CpuPath nvfp4_path_;
 };
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kernels/cpu/nvfp4_reference.h"
+#include "kernels/cpu/nvfp4_self_check.h"
 #include "runtime/core/half.h"
 
 namespace sparkstack {
@@ -108,6 +110,33 @@ TEST_F(CpuBackendTest, LinearRejectsMismatchedShapes) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("linear: x is f32[2, 8]"), absl::string_view::npos)
       << status.message();
+}
+
+TEST_F(CpuBackendTest, Nvfp4LinearMatchesTheFloat64Reference) {
+  const int64_t m = 5, n = 29, k = 208;  // N odd, K a multiple of 16 but not of 64
+  Tensor w = Random({n, k});
+  Tensor codes = Tensor::Zeros(DType::kU8, {n, k / 2});
+  Tensor scales = Tensor::Zeros(DType::kF8E4M3, {n, k / 16});
+  float global = 0;
+  kernels::Nvfp4QuantizeWeightReference(w.data_as<float>(), n, k, k, codes.data_as<uint8_t>(),
+                                        k / 2, scales.data_as<uint8_t>(), k / 16, &global);
+  auto weight = Weight::Nvfp4({.codes = codes, .block_scales = scales, .global_scale = global});
+  ASSERT_TRUE(weight.ok()) << weight.status();
+  Tensor x = Random({m, k});
+  Tensor y = Tensor::Zeros(DType::kF32, {m, n});
+  Poison(y);
+  ASSERT_TRUE(backend_->Linear(x, *weight, y).ok());
+  std::vector<double> want(m * n);
+  kernels::Nvfp4GemmReference(x.data_as<float>(), m, k, k, codes.data_as<uint8_t>(), k / 2,
+                              scales.data_as<uint8_t>(), k / 16, global, n, want.data(), n);
+  ExpectClose(y, want, 1e-5);
+}
+
+TEST(Nvfp4CpuSelfCheckTest, EveryPathThisCpuRunsAgreesAndOneIsSelected) {
+  EXPECT_TRUE(kernels::Nvfp4CpuPathAgreesWithReference(kernels::Nvfp4CpuPath::kScalar));
+  const auto best = kernels::BestNvfp4CpuPath();
+  EXPECT_TRUE(kernels::Nvfp4CpuPathAgreesWithReference(best)) << kernels::Nvfp4CpuPathName(best);
+  EXPECT_EQ(kernels::SelectVerifiedNvfp4CpuPath(), best);
 }
 
 TEST_F(CpuBackendTest, RmsNormMatchesFloat64) {
