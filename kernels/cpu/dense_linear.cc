@@ -1,10 +1,9 @@
 #include "kernels/cpu/dense_linear.h"
 
-#include <algorithm>
-#include <thread>
 #include <vector>
 
 #include "kernels/cpu/convert.h"
+#include "kernels/cpu/parallel_columns.h"
 
 namespace sparkstack::kernels {
 
@@ -42,22 +41,9 @@ void LinearColumns(const float* x, int64_t m, int64_t k, const void* w, DType w_
 
 void DenseLinearF32(const float* x, int64_t m, int64_t k, const void* w, DType w_dtype, int64_t n,
                     float* y, int threads) {
-  // Below ~1M multiply-adds a thread costs more than it saves.
-  const int64_t work = m * n * k;
-  threads = static_cast<int>(std::clamp<int64_t>(std::min<int64_t>(threads, work >> 20), 1, n));
-  if (threads <= 1) {
-    LinearColumns(x, m, k, w, w_dtype, n, 0, n, y);
-    return;
-  }
-  std::vector<std::thread> workers;
-  const int64_t chunk = (n + threads - 1) / threads;
-  for (int t = 0; t < threads; ++t) {
-    const int64_t begin = t * chunk;
-    const int64_t end = std::min(n, begin + chunk);
-    if (begin >= end) break;
-    workers.emplace_back(LinearColumns, x, m, k, w, w_dtype, n, begin, end, y);
-  }
-  for (auto& worker : workers) worker.join();
+  ForEachColumnRange(n, m * n * k, threads, [&](int64_t begin, int64_t end) {
+    LinearColumns(x, m, k, w, w_dtype, n, begin, end, y);
+  });
 }
 
 }  // namespace sparkstack::kernels

@@ -2,9 +2,10 @@
 
 #include <algorithm>
 #include <cstring>
-#include <thread>
 #include <vector>
 
+#include "kernels/cpu/dense_linear.h"
+#include "kernels/cpu/parallel_columns.h"
 #include "runtime/core/float8.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -46,25 +47,13 @@ void DecodeRowScalar(const uint8_t* codes, const uint8_t* scales, int64_t k, flo
   }
 }
 
-float DotScalar(const float* a, const float* b, int64_t count) {
-  float partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= count; i += 8) {
-    for (int j = 0; j < 8; ++j) partial[j] += a[i + j] * b[i + j];
-  }
-  float sum = ((partial[0] + partial[4]) + (partial[1] + partial[5])) +
-              ((partial[2] + partial[6]) + (partial[3] + partial[7]));
-  for (; i < count; ++i) sum += a[i] * b[i];
-  return sum;
-}
-
 void ColumnsScalar(const float* x, int64_t m, int64_t k, const uint8_t* codes,
                    const uint8_t* scales, float global_scale, int64_t n, int64_t n_begin,
                    int64_t n_end, float* y) {
   std::vector<float> row(k);
   for (int64_t r = n_begin; r < n_end; ++r) {
     DecodeRowScalar(codes + r * (k / 2), scales + r * (k / kBlock), k, row.data());
-    for (int64_t i = 0; i < m; ++i) y[i * n + r] = DotScalar(x + i * k, row.data(), k) * global_scale;
+    for (int64_t i = 0; i < m; ++i) y[i * n + r] = DotF32(x + i * k, row.data(), k) * global_scale;
   }
 }
 
@@ -256,23 +245,9 @@ void Nvfp4LinearF32(const float* x, int64_t m, int64_t k, const uint8_t* codes,
                     const uint8_t* block_scales, float global_scale, int64_t n, float* y,
                     int threads) {
   static const ColumnsFn fn = ColumnsFor(BestNvfp4CpuPath());
-  // Below ~1M multiply-adds a thread costs more than it saves.
-  const int64_t work = m * n * k;
-  threads = static_cast<int>(std::clamp<int64_t>(std::min<int64_t>(threads, work >> 20), 1,
-                                                 std::max<int64_t>(n, 1)));
-  if (threads <= 1) {
-    fn(x, m, k, codes, block_scales, global_scale, n, 0, n, y);
-    return;
-  }
-  std::vector<std::thread> workers;
-  const int64_t chunk = (n + threads - 1) / threads;
-  for (int t = 0; t < threads; ++t) {
-    const int64_t begin = t * chunk;
-    const int64_t end = std::min(n, begin + chunk);
-    if (begin >= end) break;
-    workers.emplace_back(fn, x, m, k, codes, block_scales, global_scale, n, begin, end, y);
-  }
-  for (auto& worker : workers) worker.join();
+  ForEachColumnRange(n, m * n * k, threads, [&](int64_t begin, int64_t end) {
+    fn(x, m, k, codes, block_scales, global_scale, n, begin, end, y);
+  });
 }
 
 }  // namespace sparkstack::kernels
