@@ -59,6 +59,20 @@ void ExpectClose(const Tensor& got, const std::vector<double>& want, double tole
   }
 }
 
+// y = x W^T in float64 for x [m, k] and W [n, k].
+std::vector<double> ReferenceLinear(const Tensor& x, const Tensor& w) {
+  const int64_t m = x.dim(0), k = x.dim(1), n = w.dim(0);
+  std::vector<double> y(m * n);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double sum = 0;
+      for (int64_t p = 0; p < k; ++p) sum += ValueAt(x, i * k + p) * ValueAt(w, j * k + p);
+      y[i * n + j] = sum;
+    }
+  }
+  return y;
+}
+
 void Poison(Tensor& t) {
   for (int64_t i = 0; i < t.numel(); ++i) t.data_as<float>()[i] = NAN;
 }
@@ -73,14 +87,7 @@ TEST_F(CpuBackendTest, LinearMatchesFloat64ForEveryDenseDType) {
       Tensor y = Tensor::Zeros(DType::kF32, {m, n});
       Poison(y);
       ASSERT_TRUE(backend_->Linear(x, *w, y).ok());
-      std::vector<double> want(m * n);
-      for (int i = 0; i < m; ++i)
-        for (int j = 0; j < n; ++j) {
-          double sum = 0;
-          for (int p = 0; p < k; ++p) sum += ValueAt(x, i * k + p) * ValueAt(w_matrix, j * k + p);
-          want[i * n + j] = sum;
-        }
-      ExpectClose(y, want, 1e-5);
+      ExpectClose(y, ReferenceLinear(x, w_matrix), 1e-5);
     }
   }
 }
@@ -92,14 +99,7 @@ TEST_F(CpuBackendTest, LinearUsesManyThreadsOnLargeProblems) {
   Tensor y = Tensor::Zeros(DType::kF32, {m, n});
   Poison(y);
   ASSERT_TRUE(backend_->Linear(x, *Weight::Dense(w_matrix), y).ok());
-  std::vector<double> want(m * n);
-  for (int i = 0; i < m; ++i)
-    for (int j = 0; j < n; ++j) {
-      double sum = 0;
-      for (int p = 0; p < k; ++p) sum += ValueAt(x, i * k + p) * ValueAt(w_matrix, j * k + p);
-      want[i * n + j] = sum;
-    }
-  ExpectClose(y, want, 1e-5);
+  ExpectClose(y, ReferenceLinear(x, w_matrix), 1e-5);
 }
 
 TEST_F(CpuBackendTest, LinearRejectsMismatchedShapes) {
