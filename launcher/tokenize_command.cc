@@ -4,7 +4,8 @@
 //   {"messages": [...]}                  -> chat template rendered, then encoded as above
 //   with --decode: {"ids": [...]}        -> {"text": "..."}
 //
-// Per-line overrides: "add_special_tokens" (encode), "skip_special_tokens" (decode). A bad line
+// Per-line overrides: "add_special_tokens", "parse_special_tokens" (encode), "skip_special_tokens"
+// (decode), "add_generation_prompt", "tools", "chat_template_kwargs" (messages). A bad line
 // produces {"error": "...", "line": N} and processing continues; the exit code is 1 if any line
 // failed.
 #include <iostream>
@@ -32,6 +33,7 @@ struct TokenizeOptions {
   bool add_special_tokens = true;
   bool skip_special_tokens = false;
   bool add_generation_prompt = true;
+  bool parse_special_tokens = true;
 };
 
 absl::StatusOr<bool> LineBool(const json& line, const char* key, bool fallback) {
@@ -101,7 +103,9 @@ absl::StatusOr<json> ProcessLine(const Tokenizer& tok, const ChatTemplate* chat_
     return absl::InvalidArgumentError("expected {\"text\": ...} or {\"messages\": [...]}");
   }
   SPARKSTACK_ASSIGN_OR_RETURN(bool add_special, LineBool(line, "add_special_tokens", add_special_default));
-  SPARKSTACK_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok.Encode(input, add_special));
+  SPARKSTACK_ASSIGN_OR_RETURN(bool parse_special, LineBool(line, "parse_special_tokens",
+                                                           options.parse_special_tokens));
+  SPARKSTACK_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok.Encode(input, add_special, parse_special));
   return json{{"ids", ids}, {"text", input}};
 }
 
@@ -150,6 +154,9 @@ void SetupTokenizeCommand(CLI::App& root) {
                   "apply the post-processor (BOS/EOS) when encoding (default true)");
   cmd->add_option("--skip-special-tokens", options->skip_special_tokens,
                   "drop special tokens when decoding (default false)");
+  cmd->add_option("--parse-special-tokens", options->parse_special_tokens,
+                  "recognize special tokens written in {\"text\"} (default true; false encodes "
+                  "them as plain text)");
   cmd->add_option("--add-generation-prompt", options->add_generation_prompt,
                   "for {\"messages\"}: end with the assistant prompt (default true)");
   cmd->callback([options] { FinishCommand(RunTokenize(*options)); });

@@ -47,7 +47,8 @@ void AddedTokenMatcher::Add(std::string_view pattern, const AddedToken& token) {
   first_byte_[static_cast<uint8_t>(pattern[0])] = true;
 }
 
-void AddedTokenMatcher::Split(std::string_view text, std::vector<TextSegment>* out) const {
+void AddedTokenMatcher::Split(std::string_view text, bool skip_special,
+                              std::vector<TextSegment>* out) const {
   const size_t n = text.size();
   size_t segment_start = 0;  // end of the last emitted piece
   size_t pos = 0;
@@ -73,6 +74,10 @@ void AddedTokenMatcher::Split(std::string_view text, std::vector<TextSegment>* o
       continue;
     }
     const AddedToken& token = tokens_[best];
+    if (skip_special && token.special) {
+      pos = best_end;
+      continue;
+    }
     size_t start = pos, stop = best_end;
     if (token.single_word) {
       const bool word_before = start > 0 && IsWordChar(LastChar(text, start));

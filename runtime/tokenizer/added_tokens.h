@@ -35,8 +35,10 @@ class AddedTokenMatcher {
   void Add(std::string_view pattern, const AddedToken& token);
   bool empty() const { return tokens_.empty(); }
 
-  // Cuts `text` into segments covering it in order (empty text gives no segments).
-  void Split(std::string_view text, std::vector<TextSegment>* out) const;
+  // Cuts `text` into segments covering it in order (empty text gives no segments). With
+  // `skip_special`, matches of special tokens are left as plain text (and, as in Hugging Face,
+  // the text they cover is not searched again for other tokens).
+  void Split(std::string_view text, bool skip_special, std::vector<TextSegment>* out) const;
 
  private:
   struct Node {

@@ -309,7 +309,7 @@ void Tokenizer::EncodeNormalized(std::string text, bool at_origin, std::vector<i
   }
 }
 
-void Tokenizer::EncodeSegment(std::string_view text, bool at_origin,
+void Tokenizer::EncodeSegment(std::string_view text, bool at_origin, bool parse_special,
                               std::vector<int32_t>* ids) const {
   std::string normalized(text);
   if (normalizer_ != nullptr) normalizer_->Normalize(&normalized);
@@ -318,7 +318,7 @@ void Tokenizer::EncodeSegment(std::string_view text, bool at_origin,
     return;
   }
   std::vector<TextSegment> segments;
-  normalized_added_.Split(normalized, &segments);
+  normalized_added_.Split(normalized, !parse_special, &segments);
   for (const TextSegment& s : segments) {
     if (s.token_id >= 0) {
       ids->push_back(s.token_id);
@@ -329,21 +329,23 @@ void Tokenizer::EncodeSegment(std::string_view text, bool at_origin,
 }
 
 absl::StatusOr<std::vector<int32_t>> Tokenizer::Encode(std::string_view text,
-                                                       bool add_special_tokens) const {
+                                                       bool add_special_tokens,
+                                                       bool parse_special_tokens) const {
   SPARKSTACK_RETURN_IF_ERROR(ValidateUtf8(text));
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 4);
   if (add_special_tokens) ids = prefix_ids_;
   if (raw_added_.empty()) {
-    EncodeSegment(text, true, &ids);
+    EncodeSegment(text, true, parse_special_tokens, &ids);
   } else {
     std::vector<TextSegment> segments;
-    raw_added_.Split(text, &segments);
+    raw_added_.Split(text, !parse_special_tokens, &segments);
     for (const TextSegment& s : segments) {
       if (s.token_id >= 0) {
         ids.push_back(s.token_id);
       } else {
-        EncodeSegment(text.substr(s.begin, s.end - s.begin), s.begin == 0, &ids);
+        EncodeSegment(text.substr(s.begin, s.end - s.begin), s.begin == 0, parse_special_tokens,
+                      &ids);
       }
     }
   }

@@ -48,11 +48,12 @@ class Tokenizer {
                                                              std::string_view name =
                                                                  "tokenizer.json");
 
-  // Encodes UTF-8 `text`. Added/special tokens written in the text are recognized.
-  // `add_special_tokens` applies the post-processor (e.g. BOS). Invalid UTF-8 gives
-  // InvalidArgument with the byte offset.
-  absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text,
-                                              bool add_special_tokens) const;
+  // Encodes UTF-8 `text`. `add_special_tokens` applies the post-processor (e.g. BOS). Added
+  // tokens written in the text are recognized; with `parse_special_tokens` false, special ones
+  // are encoded as plain text instead (Hugging Face's split_special_tokens; use it for untrusted
+  // user text). Invalid UTF-8 gives InvalidArgument with the byte offset.
+  absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text, bool add_special_tokens,
+                                              bool parse_special_tokens = true) const;
 
   // Decodes ids to text (ill-formed UTF-8 from partial byte tokens becomes U+FFFD). An id outside
   // the vocabulary gives InvalidArgument.
@@ -75,7 +76,8 @@ class Tokenizer {
 
  private:
   Tokenizer();
-  void EncodeSegment(std::string_view text, bool at_origin, std::vector<int32_t>* ids) const;
+  void EncodeSegment(std::string_view text, bool at_origin, bool parse_special,
+                     std::vector<int32_t>* ids) const;
   void EncodeNormalized(std::string text, bool at_origin, std::vector<int32_t>* ids) const;
 
   std::unique_ptr<BpeModel> model_;

@@ -122,6 +122,25 @@ TEST(BpeTokenizerTest, AddedTokensAndFlags) {
   EXPECT_EQ(*decoded, "a <|x|>b");
 }
 
+TEST(BpeTokenizerTest, SpecialTokensAsPlainText) {
+  nlohmann::json j = ByteLevelTokenizerJson();
+  auto plain = Make(j);  // reference: the same vocabulary without added tokens
+  j["added_tokens"] = {AddedTokenJson(300, "<|x|>", true), AddedTokenJson(301, "word", false)};
+  auto tok = Make(j);
+  ASSERT_NE(plain, nullptr);
+  ASSERT_NE(tok, nullptr);
+  const std::string text = "a<|x|> word<|x|>";
+  auto literal = tok->Encode(text, false, /*parse_special_tokens=*/false);
+  ASSERT_TRUE(literal.ok());
+  // Special tokens become plain text; the non-special "word" is still an added token.
+  std::vector<int32_t> expected = Enc(*plain, "a<|x|>");
+  expected.push_back(Id(*plain, G));
+  expected.push_back(301);
+  for (int32_t id : Enc(*plain, "<|x|>")) expected.push_back(id);
+  EXPECT_EQ(*literal, expected);
+  EXPECT_THAT(Enc(*tok, "a<|x|>"), ElementsAre('a', 300));
+}
+
 TEST(BpeTokenizerTest, NormalizedAddedTokensMatchAfterNormalization) {
   nlohmann::json j = ByteLevelTokenizerJson();
   j["normalizer"] = {{"type", "Replace"}, {"pattern", {{"String", "!"}}}, {"content", "?"}};
