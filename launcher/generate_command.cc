@@ -5,11 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "launcher/command_registry.h"
 #include "launcher/local_ranks.h"
+#include "launcher/prompt_input.h"
 #include "launcher/rendezvous_address.h"
 #include "nlohmann/json.hpp"
 #include "runtime/backend/cpu/cpu_backend.h"
@@ -23,7 +22,7 @@ namespace {
 
 struct GenerateFlags {
   std::string model;
-  std::string prompt_ids;
+  PromptFlags prompt;
   int64_t max_tokens = 16;
   float temperature = 0.0f;
   int32_t top_k = 0;
@@ -38,20 +37,6 @@ struct GenerateFlags {
   std::string rendezvous = "127.0.0.1:29500";
   int timeout_s = 60;
 };
-
-absl::StatusOr<std::vector<int32_t>> ParseIds(const std::string& text) {
-  std::vector<int32_t> ids;
-  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
-    int32_t id;
-    if (!absl::SimpleAtoi(part, &id)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--prompt-ids: '", part, "' is not an integer token id"));
-    }
-    ids.push_back(id);
-  }
-  if (ids.empty()) return absl::InvalidArgumentError("--prompt-ids is empty");
-  return ids;
-}
 
 // Rank 0 of a tp x pp cluster: with --local-ranks it starts the other ranks itself on loopback,
 // otherwise it waits at --rendezvous for `sparkstack worker` processes started elsewhere.
@@ -88,7 +73,8 @@ absl::StatusOr<GenerationResult> GenerateOnCluster(const GenerateFlags& f,
 }
 
 absl::Status Run(const GenerateFlags& f) {
-  SPARKSTACK_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, ParseIds(f.prompt_ids));
+  SPARKSTACK_ASSIGN_OR_RETURN(PromptInput input, BuildPrompt(f.model, f.prompt));
+  const std::vector<int32_t>& prompt = input.ids;
   GenerationOptions options;
   options.max_tokens = f.max_tokens;
   options.sampling = {.temperature = f.temperature, .top_k = f.top_k, .top_p = f.top_p,
@@ -102,11 +88,19 @@ absl::Status Run(const GenerateFlags& f) {
     SPARKSTACK_ASSIGN_OR_RETURN(auto model, LoadModel(f.model, *backend));
     SPARKSTACK_ASSIGN_OR_RETURN(result, Generate(*model, prompt, options));
   }
+  std::string text;
+  if (input.tokenizer) {
+    SPARKSTACK_ASSIGN_OR_RETURN(text, input.tokenizer->Decode(result.output_ids,
+                                                              /*skip_special_tokens=*/true));
+  }
   if (f.json) {
     nlohmann::json out = {{"prompt_ids", prompt},
                           {"output_ids", result.output_ids},
                           {"last_logits", result.last_logits}};
+    if (input.tokenizer) out["text"] = text;
     std::cout << out.dump() << std::endl;
+  } else if (input.tokenizer) {
+    std::cout << text << std::endl;
   } else {
     std::cout << nlohmann::json(result.output_ids).dump() << std::endl;
   }
@@ -117,7 +111,10 @@ void SetupGenerateCommand(CLI::App& root) {
   auto flags = std::make_shared<GenerateFlags>();
   CLI::App* cmd = root.add_subcommand("generate", "Generate tokens from a prompt");
   cmd->add_option("--model", flags->model, "model directory (Hugging Face layout)")->required();
-  cmd->add_option("--prompt-ids", flags->prompt_ids, "comma-separated prompt token ids");
+  cmd->add_option("--prompt-ids", flags->prompt.ids, "comma-separated prompt token ids");
+  cmd->add_option("--prompt", flags->prompt.text, "prompt text (tokenized with tokenizer.json)");
+  cmd->add_option("--chat", flags->prompt.chat_file,
+                  "JSON file of OpenAI-style messages, rendered with the chat template");
   cmd->add_option("--max-tokens", flags->max_tokens, "tokens to generate")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--temperature", flags->temperature, "0 = greedy")
@@ -137,12 +134,7 @@ void SetupGenerateCommand(CLI::App& root) {
   cmd->add_flag("--ignore-eos", flags->ignore_eos, "keep generating past end-of-sequence tokens");
   cmd->add_flag("--json", flags->json,
                 "print {\"prompt_ids\", \"output_ids\", \"last_logits\"} as one JSON object");
-  cmd->callback([flags] {
-    if (flags->prompt_ids.empty()) {
-      FinishCommand(absl::InvalidArgumentError("give the prompt with --prompt-ids"));
-    }
-    FinishCommand(Run(*flags));
-  });
+  cmd->callback([flags] { FinishCommand(Run(*flags)); });
 }
 
 }  // namespace
