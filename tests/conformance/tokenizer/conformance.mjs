@@ -176,5 +176,27 @@ for (const name of models) {
   failures += bad;
   if (config.chat_template) failures += await checkChats(name, dir, tok, config);
 }
+// Bad lines give an error object naming the line, and processing continues.
+{
+  const dir = allModels[models[0]];
+  const result = spawnSync(binary, ['tokenize', '--model', dir], {
+    input: '{"text": \n{"text": 5}\n[1]\n{"messages": "x"}\n{"text": "ok"}\n', encoding: 'utf8'});
+  const lines = result.stdout.split('\n').filter((l) => l).map((l) => JSON.parse(l));
+  const decoded = spawnSync(binary, ['tokenize', '--model', dir, '--decode'], {
+    input: '{"ids": [99999999]}\n{"ids": ["a"]}\n{"ids": []}\n', encoding: 'utf8'});
+  const dlines = decoded.stdout.split('\n').filter((l) => l).map((l) => JSON.parse(l));
+  const missing = spawnSync(binary, ['tokenize', '--model', path.join(outDir, 'no-such-model')],
+                            {input: '', encoding: 'utf8'});
+  const ok = lines.length === 5 && lines.slice(0, 4).every((l, i) => l.error && l.line === i + 1) &&
+             Array.isArray(lines[4].ids) && result.status === 1 &&
+             dlines.length === 3 && dlines[0].error?.includes('99999999') && dlines[1].error &&
+             dlines[2].text === '' && missing.status === 1 &&
+             missing.stderr.includes('tokenizer.json');
+  console.log(`CLI error handling: ${ok ? 'ok' : 'WRONG'}`);
+  if (!ok) {
+    console.log(lines, dlines, missing.stderr);
+    ++failures;
+  }
+}
 console.log(failures === 0 ? 'PASS' : `FAIL: ${failures} mismatches`);
 process.exit(failures === 0 ? 0 : 1);
