@@ -2,6 +2,8 @@
 // ignore_merges, merges as pairs, added tokens and their flags, normalizers, pre-tokenizer split
 // behaviours, post-processors, decoders, and the SentencePiece-style byte-fallback path.
 #include <fstream>
+#include <atomic>
+#include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -242,6 +244,34 @@ TEST(BpeTokenizerTest, LlamaConfigAddBosOverridesPostProcessor) {
                       {"tokenizer_class", "LlamaTokenizerFast"}});
   ASSERT_NE(tok, nullptr);
   EXPECT_THAT(Enc(*tok, "hello", true), ElementsAre(300, Id(*tok, "hello")));
+}
+
+// The word cache is shared between threads: concurrent encodes give the single-thread results.
+TEST(BpeTokenizerTest, ConcurrentEncodes) {
+  auto tok = Make(ByteLevelTokenizerJson());
+  ASSERT_NE(tok, nullptr);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 200; ++i) {
+    texts.push_back("hello world " + std::to_string(i * 7919) + std::string(i % 13, 'l') + " caf\xC3\xA9");
+  }
+  std::vector<std::vector<int32_t>> expected;
+  auto fresh = Make(ByteLevelTokenizerJson());
+  for (const auto& t : texts) expected.push_back(Enc(*fresh, t));
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int w = 0; w < 4; ++w) {
+    threads.emplace_back([&, w] {
+      for (int round = 0; round < 5; ++round) {
+        for (size_t i = w; i < texts.size() + w; ++i) {
+          const size_t k = i % texts.size();
+          auto ids = tok->Encode(texts[k], false);
+          if (!ids.ok() || *ids != expected[k]) ++mismatches;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 class SentencePieceTest : public ::testing::Test {

@@ -133,6 +133,49 @@ TEST(TokenizerErrorsTest, EachMalformedPiece) {
                   R"({"eos_token": 7})");
 }
 
+// Every field of a full tokenizer.json replaced by every JSON type: loading must either succeed
+// or return an error, never crash (run under ASan/UBSan in CI).
+TEST(TokenizerErrorsTest, EveryFieldWithEveryWrongTypeNeverCrashes) {
+  nlohmann::json base = ByteLevelTokenizerJson();
+  base["normalizer"] = {{"type", "Sequence"},
+                        {"normalizers", {{{"type", "NFC"}},
+                                         {{"type", "Replace"}, {"pattern", {{"String", "x"}}}, {"content", "y"}},
+                                         {{"type", "Prepend"}, {"prepend", "p"}}}}};
+  base["pre_tokenizer"] = {{"type", "Sequence"},
+                           {"pretokenizers", {{{"type", "Split"}, {"pattern", {{"Regex", "\\s+"}}},
+                                               {"behavior", "Isolated"}, {"invert", false}},
+                                              {{"type", "Digits"}, {"individual_digits", true}},
+                                              {{"type", "ByteLevel"}, {"add_prefix_space", false}}}}};
+  base["added_tokens"] = {testing::AddedTokenJson(300, "<s>", true)};
+  base["post_processor"] = {{"type", "TemplateProcessing"},
+                            {"single", {{{"SpecialToken", {{"id", "<s>"}}}}, {{"Sequence", {{"id", "A"}}}}}},
+                            {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {300}}}}}}};
+  const std::vector<nlohmann::json> replacements = {nullptr, 5, -1, "x", nlohmann::json::array(),
+                                                    nlohmann::json::object(), true, 1.5};
+  const nlohmann::json flat = base.flatten();
+  int errors = 0;
+  for (auto it = flat.begin(); it != flat.end(); ++it) {
+    const std::string pointer = it.key();
+    if (pointer.rfind("/model/vocab/", 0) == 0 && pointer != "/model/vocab/h") continue;
+    if (pointer.rfind("/model/merges/", 0) == 0 && pointer != "/model/merges/0") continue;
+    for (const auto& value : replacements) {
+      nlohmann::json broken = base;
+      broken[nlohmann::json::json_pointer(pointer)] = value;
+      auto tok = Tokenizer::FromJson(broken.dump(), "");
+      if (!tok.ok()) {
+        ++errors;
+        EXPECT_FALSE(tok.status().message().empty());
+        continue;
+      }
+      // Whatever loaded must still encode and decode without crashing.
+      auto ids = (*tok)->Encode("Hello 123 <s>x\xC3\xA9", true);
+      ASSERT_TRUE(ids.ok()) << pointer;
+      EXPECT_TRUE((*tok)->Decode(*ids, false).ok());
+    }
+  }
+  EXPECT_GT(errors, 50);
+}
+
 TEST(TokenizerErrorsTest, InvalidUtf8InputAndBadIds) {
   auto tok = Tokenizer::FromJson(ByteLevelTokenizerJson().dump(), "");
   ASSERT_TRUE(tok.ok());
