@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include "kernels/nvfp4/decode_gemv.h"
+#include "kernels/nvfp4/prefill_fp4_mma.h"
 #include "kernels/nvfp4/prefill_gemm.h"
 
 namespace sparkstack::kernels::nvfp4 {
@@ -15,6 +16,8 @@ int LaunchGemm(Variant v, const GemmArgs& args, int smem_limit, void* stream) {
       return LaunchPrefillGemm(args, /*large_tile=*/true, smem_limit, stream);
     case Variant::kPrefillMmaSmall:
       return LaunchPrefillGemm(args, /*large_tile=*/false, smem_limit, stream);
+    case Variant::kPrefillFp4Mma:
+      return LaunchPrefillFp4Mma(args, smem_limit, stream);
   }
   return cudaErrorInvalidValue;
 }

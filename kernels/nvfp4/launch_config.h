@@ -44,6 +44,10 @@ struct GemmArgs {
   int64_t m = 0;
   int64_t n = 0;
   int64_t k = 0;
+  // W4A4 variants only (kPrefillFp4Mma): the static activation scale input_scale =
+  // amax_calib / (6 * 448) of the checkpoint; y is then alpha * quant(x) . W^T with
+  // alpha = input_scale * global_scale. Ignored by the W4A16 variants.
+  float input_scale = 0.0f;
 };
 
 // Checks sizes, strides and alignment shared by every GEMM kernel. Returns nullptr when valid,

@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "kernels/nvfp4/prefill_fp4_mma_layout.h"
 #include "spdlog/spdlog.h"
 
 namespace sparkstack::kernels::nvfp4 {
@@ -17,6 +18,8 @@ std::string_view VariantName(Variant v) {
       return "prefill_mma_128x128";
     case Variant::kPrefillMmaSmall:
       return "prefill_mma_64x128";
+    case Variant::kPrefillFp4Mma:
+      return "prefill_fp4_mma_128x128";
   }
   return "unknown";
 }
@@ -29,6 +32,8 @@ int VariantSmemBytes(Variant v) {
       return PrefillSmemBytes(kPrefillTileLarge);
     case Variant::kPrefillMmaSmall:
       return PrefillSmemBytes(kPrefillTileSmall);
+    case Variant::kPrefillFp4Mma:
+      return Fp4MmaSmemBytes();
   }
   return 0;
 }
@@ -42,6 +47,15 @@ absl::StatusOr<int> ParseSmemCap(const char* value) {
                      int64_t{1} << 30, "], found '", value, "'"));
   }
   return static_cast<int>(bytes);
+}
+
+absl::StatusOr<bool> ParseEnableFp4Mma(const char* value) {
+  if (value == nullptr || *value == '\0') return false;
+  const std::string_view v(value);
+  if (v == "1") return true;
+  if (v == "0") return false;
+  return absl::InvalidArgumentError(
+      absl::StrCat("SPARKSTACK_ENABLE_FP4_MMA: expected '1' or '0', found '", value, "'"));
 }
 
 int EffectiveSmemLimit(const DeviceInfo& device, const SelectOptions& options) {
@@ -62,6 +76,11 @@ std::vector<Variant> CandidateVariants(GemmOp op, const DeviceInfo& device,
       out.push_back(Variant::kDecodeSimt);
       break;
     case GemmOp::kPrefill:
+      // The FP4 tensor-core path exists only on compute capability 12.x and is opt-in.
+      if (options.enable_fp4_mma && device.cc_major == 12 &&
+          VariantSmemBytes(Variant::kPrefillFp4Mma) <= limit) {
+        out.push_back(Variant::kPrefillFp4Mma);
+      }
       // Largest tile that fits first. On GB10 (101,376 bytes) and Hopper (232,448) the large
       // tile fits; the small one is for devices or caps near the 48 KiB default.
       for (Variant v : {Variant::kPrefillMmaLarge, Variant::kPrefillMmaSmall}) {

@@ -31,6 +31,11 @@ enum class Variant : int {
   kPrefillMmaLarge,
   // The same kernel with kPrefillTileSmall (64x128, 2 stages; fits the 48 KiB default).
   kPrefillMmaSmall,
+  // W4A4 GEMM on GB10's block-scaled FP4 tensor cores (prefill_fp4_mma.cuh): activations
+  // quantized per 16 with GemmArgs::input_scale, compute capability 12.x only. UNVERIFIED ON
+  // HARDWARE (fragment layouts derived, not measured): offered only when
+  // SelectOptions::enable_fp4_mma is set (SPARKSTACK_ENABLE_FP4_MMA=1).
+  kPrefillFp4Mma,
 };
 
 // Stable lower-case name for logs ("prefill_mma_128x128").
@@ -51,11 +56,19 @@ struct SelectOptions {
   // When > 0, no launch may use more dynamic shared memory than this (e.g. 101376 to emulate
   // GB10 on an H100). Read from SPARKSTACK_SMEM_CAP_BYTES by ParseSmemCap.
   int smem_cap_bytes = 0;
+  // Offer kPrefillFp4Mma (first, on compute capability 12.x only). Off by default: W4A16 stays
+  // the default on GB10 until the FP4 path is verified there. Read from SPARKSTACK_ENABLE_FP4_MMA
+  // by ParseEnableFp4Mma.
+  bool enable_fp4_mma = false;
 };
 
 // Parses the value of SPARKSTACK_SMEM_CAP_BYTES: null or empty means no cap (0); otherwise a
 // decimal integer in [1024, 1 << 30]. Anything else is InvalidArgument naming the variable.
 absl::StatusOr<int> ParseSmemCap(const char* value);
+
+// Parses the value of SPARKSTACK_ENABLE_FP4_MMA: exactly "1" enables, null/empty/"0" disables;
+// anything else is InvalidArgument naming the variable.
+absl::StatusOr<bool> ParseEnableFp4Mma(const char* value);
 
 // The shared memory a launch may use on `device` under `options`.
 int EffectiveSmemLimit(const DeviceInfo& device, const SelectOptions& options);

@@ -72,6 +72,9 @@ absl::StatusOr<SelectOptions> SelectOptionsFromEnv() {
   auto cap = ParseSmemCap(std::getenv("SPARKSTACK_SMEM_CAP_BYTES"));
   if (!cap.ok()) return cap.status();
   options.smem_cap_bytes = *cap;
+  auto fp4_mma = ParseEnableFp4Mma(std::getenv("SPARKSTACK_ENABLE_FP4_MMA"));
+  if (!fp4_mma.ok()) return fp4_mma.status();
+  options.enable_fp4_mma = *fp4_mma;
   return options;
 }
 

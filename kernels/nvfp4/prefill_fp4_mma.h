@@ -1,0 +1,31 @@
+// Launcher of the sm_121a W4A4 prefill GEMM on block-scaled FP4 tensor cores
+// (prefill_fp4_mma.cuh; layouts and tile in prefill_fp4_mma_layout.h).
+//
+// UNVERIFIED ON HARDWARE: the fragment and scale-operand layouts are derived from CUTLASS and
+// checked only for self-consistency on the host; the selector offers this variant only when
+// SPARKSTACK_ENABLE_FP4_MMA=1, and the start-up self-check must pass before it is used.
+#ifndef SPARKSTACK_KERNELS_NVFP4_PREFILL_FP4_MMA_H_
+#define SPARKSTACK_KERNELS_NVFP4_PREFILL_FP4_MMA_H_
+
+#include "kernels/nvfp4/launch_config.h"
+
+namespace sparkstack::kernels::nvfp4 {
+
+// Why LaunchPrefillFp4Mma would refuse `args` before touching the device (nullptr when they are
+// acceptable): ValidateGemmArgs' rules plus a finite input_scale > 0 and a finite global_scale.
+// Any k that is a multiple of 16 is accepted (a partial last 128-slice is zero-filled).
+const char* ValidateFp4MmaArgs(const GemmArgs& args);
+
+// Enqueues y = alpha * quant(x) . W^T on `stream` (a cudaStream_t), where quant(x) is the W4A4
+// per-16 activation quantization with the static args.input_scale and alpha = input_scale *
+// global_scale (NVFP4.md "Activations"). Returns a cudaError_t value (0 on success):
+//   cudaErrorInvalidValue   arguments ValidateFp4MmaArgs rejects, or the tile's shared memory
+//                           above `smem_limit`, or too many m-tiles for the grid;
+//   cudaErrorInvalidDevice  the current device is not compute capability 12.x (the instruction
+//                           exists only there; the binary carries it for sm_121a only);
+// nothing is launched in those cases.
+int LaunchPrefillFp4Mma(const GemmArgs& args, int smem_limit, void* stream);
+
+}  // namespace sparkstack::kernels::nvfp4
+
+#endif  // SPARKSTACK_KERNELS_NVFP4_PREFILL_FP4_MMA_H_
