@@ -40,9 +40,9 @@ struct GenerateFlags {
 
 // Rank 0 of a tp x pp cluster: with --local-ranks it starts the other ranks itself on loopback,
 // otherwise it waits at --rendezvous for `sparkstack worker` processes started elsewhere.
-absl::StatusOr<GenerationResult> GenerateOnCluster(const GenerateFlags& f,
-                                                   std::span<const int32_t> prompt,
-                                                   const GenerationOptions& options) {
+absl::StatusOr<std::vector<GenerationResult>> GenerateOnCluster(
+    const GenerateFlags& f, std::span<const std::vector<int32_t>> prompts,
+    const GenerationOptions& options) {
   const ClusterJob job{.model_dir = f.model, .plan = {.tp = f.tp, .pp = f.pp}, .threads = f.threads};
   SPARKSTACK_RETURN_IF_ERROR(job.plan.Validate());
   const int world = job.plan.world_size();
@@ -56,10 +56,10 @@ absl::StatusOr<GenerationResult> GenerateOnCluster(const GenerateFlags& f,
     rendezvous.port = listener->port();
     SPARKSTACK_ASSIGN_OR_RETURN(workers, SpawnLocalWorkers(world, listener->port()));
   }
-  auto run = [&]() -> absl::StatusOr<GenerationResult> {
+  auto run = [&]() -> absl::StatusOr<std::vector<GenerationResult>> {
     SPARKSTACK_ASSIGN_OR_RETURN(auto rank0, ClusterRank::Join(rendezvous, &job,
                                                               listener ? &*listener : nullptr));
-    auto result = rank0->Generate(prompt, options);
+    auto result = rank0->Generate(prompts, options);
     SPARKSTACK_RETURN_IF_ERROR(rank0->Stop());
     return result;
   };
@@ -74,35 +74,44 @@ absl::StatusOr<GenerationResult> GenerateOnCluster(const GenerateFlags& f,
 
 absl::Status Run(const GenerateFlags& f) {
   SPARKSTACK_ASSIGN_OR_RETURN(PromptInput input, BuildPrompt(f.model, f.prompt));
-  const std::vector<int32_t>& prompt = input.ids;
   GenerationOptions options;
   options.max_tokens = f.max_tokens;
   options.sampling = {.temperature = f.temperature, .top_k = f.top_k, .top_p = f.top_p,
                       .seed = f.seed};
   options.stop_at_eos = !f.ignore_eos;
-  GenerationResult result;
+  std::vector<GenerationResult> results;
   if (f.tp * f.pp > 1 || f.local_ranks) {
-    SPARKSTACK_ASSIGN_OR_RETURN(result, GenerateOnCluster(f, prompt, options));
+    SPARKSTACK_ASSIGN_OR_RETURN(results, GenerateOnCluster(f, input.sequences, options));
   } else {
     auto backend = MakeCpuBackend({.threads = f.threads});
     SPARKSTACK_ASSIGN_OR_RETURN(auto model, LoadModel(f.model, *backend));
-    SPARKSTACK_ASSIGN_OR_RETURN(result, Generate(*model, prompt, options));
+    for (size_t s = 0; s < input.sequences.size(); ++s) {
+      GenerationOptions sequence_options = options;
+      sequence_options.sampling.seed += s;  // as the cluster seeds its sequences
+      SPARKSTACK_ASSIGN_OR_RETURN(GenerationResult result,
+                                  Generate(*model, input.sequences[s], sequence_options));
+      results.push_back(std::move(result));
+    }
   }
-  std::string text;
-  if (input.tokenizer) {
-    SPARKSTACK_ASSIGN_OR_RETURN(text, input.tokenizer->Decode(result.output_ids,
-                                                              /*skip_special_tokens=*/true));
-  }
-  if (f.json) {
-    nlohmann::json out = {{"prompt_ids", prompt},
-                          {"output_ids", result.output_ids},
-                          {"last_logits", result.last_logits}};
-    if (input.tokenizer) out["text"] = text;
-    std::cout << out.dump() << std::endl;
-  } else if (input.tokenizer) {
-    std::cout << text << std::endl;
-  } else {
-    std::cout << nlohmann::json(result.output_ids).dump() << std::endl;
+  // One line per sequence, in the order of the prompts.
+  for (size_t s = 0; s < results.size(); ++s) {
+    const GenerationResult& result = results[s];
+    std::string text;
+    if (input.tokenizer) {
+      SPARKSTACK_ASSIGN_OR_RETURN(text, input.tokenizer->Decode(result.output_ids,
+                                                                /*skip_special_tokens=*/true));
+    }
+    if (f.json) {
+      nlohmann::json out = {{"prompt_ids", input.sequences[s]},
+                            {"output_ids", result.output_ids},
+                            {"last_logits", result.last_logits}};
+      if (input.tokenizer) out["text"] = text;
+      std::cout << out.dump() << std::endl;
+    } else if (input.tokenizer) {
+      std::cout << text << std::endl;
+    } else {
+      std::cout << nlohmann::json(result.output_ids).dump() << std::endl;
+    }
   }
   return absl::OkStatus();
 }
@@ -111,7 +120,11 @@ void SetupGenerateCommand(CLI::App& root) {
   auto flags = std::make_shared<GenerateFlags>();
   CLI::App* cmd = root.add_subcommand("generate", "Generate tokens from a prompt");
   cmd->add_option("--model", flags->model, "model directory (Hugging Face layout)")->required();
-  cmd->add_option("--prompt-ids", flags->prompt.ids, "comma-separated prompt token ids");
+  cmd->add_option("--prompt-ids", flags->prompt.ids,
+                  "comma-separated prompt token ids; repeat for several sequences (one output "
+                  "line each, in flight together on a cluster)")
+      ->take_all()
+      ->expected(1);
   cmd->add_option("--prompt", flags->prompt.text, "prompt text (tokenized with tokenizer.json)");
   cmd->add_option("--chat", flags->prompt.chat_file,
                   "JSON file of OpenAI-style messages, rendered with the chat template");

@@ -53,18 +53,22 @@ absl::StatusOr<nlohmann::ordered_json> ReadMessages(const std::string& path) {
 
 absl::StatusOr<PromptInput> BuildPrompt(const std::string& model_dir, const PromptFlags& flags) {
   const int given = !flags.ids.empty() + !flags.text.empty() + !flags.chat_file.empty();
+  std::vector<int32_t> ids;
   if (given != 1) {
     return absl::InvalidArgumentError("give exactly one of --prompt-ids, --prompt and --chat");
   }
   PromptInput input;
   if (!flags.ids.empty()) {
-    SPARKSTACK_ASSIGN_OR_RETURN(input.ids, ParseIds(flags.ids));
+    for (const std::string& text : flags.ids) {
+      SPARKSTACK_ASSIGN_OR_RETURN(ids, ParseIds(text));
+      input.sequences.push_back(std::move(ids));
+    }
     return input;
   }
   SPARKSTACK_ASSIGN_OR_RETURN(input.tokenizer, tokenizer::Tokenizer::Load(model_dir));
   const tokenizer::Tokenizer& tok = *input.tokenizer;
   if (!flags.text.empty()) {
-    SPARKSTACK_ASSIGN_OR_RETURN(input.ids, tok.Encode(flags.text, /*add_special_tokens=*/true));
+    SPARKSTACK_ASSIGN_OR_RETURN(ids, tok.Encode(flags.text, /*add_special_tokens=*/true));
   } else {
     if (tok.chat_template().empty()) {
       return absl::FailedPreconditionError(
@@ -77,9 +81,10 @@ absl::StatusOr<PromptInput> BuildPrompt(const std::string& model_dir, const Prom
         RenderChat(chat_template, messages, /*add_generation_prompt=*/true, tok.bos_token(),
                    tok.eos_token(), nlohmann::ordered_json::object()));
     // As transformers' apply_chat_template: the template already wrote BOS and friends.
-    SPARKSTACK_ASSIGN_OR_RETURN(input.ids, tok.Encode(rendered, /*add_special_tokens=*/false));
+    SPARKSTACK_ASSIGN_OR_RETURN(ids, tok.Encode(rendered, /*add_special_tokens=*/false));
   }
-  if (input.ids.empty()) return absl::InvalidArgumentError("the prompt encodes to no tokens");
+  if (ids.empty()) return absl::InvalidArgumentError("the prompt encodes to no tokens");
+  input.sequences.push_back(std::move(ids));
   return input;
 }
 

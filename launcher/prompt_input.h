@@ -1,5 +1,6 @@
-// Turns `generate`'s prompt flags into token ids: --prompt-ids as given, --prompt TEXT through the
-// model's tokenizer, --chat FILE.json (OpenAI-style messages) through its chat template.
+// Turns `generate`'s prompt flags into token ids: --prompt-ids as given (repeat it for several
+// sequences), --prompt TEXT through the model's tokenizer, --chat FILE.json (OpenAI-style
+// messages) through its chat template.
 #ifndef SPARKSTACK_LAUNCHER_PROMPT_INPUT_H_
 #define SPARKSTACK_LAUNCHER_PROMPT_INPUT_H_
 
@@ -13,13 +14,13 @@
 namespace sparkstack::launcher {
 
 struct PromptFlags {
-  std::string ids;        // "1,2,3"
+  std::vector<std::string> ids;  // "1,2,3" per sequence
   std::string text;       // raw text, tokenized with the post-processor (e.g. BOS)
   std::string chat_file;  // {"messages": [...]} or a bare [...] of messages
 };
 
 struct PromptInput {
-  std::vector<int32_t> ids;
+  std::vector<std::vector<int32_t>> sequences;  // one or more prompts
   // Loaded for --prompt / --chat, to turn output ids back into text; null for --prompt-ids.
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
 };

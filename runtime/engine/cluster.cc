@@ -85,103 +85,130 @@ absl::Status ClusterRank::BroadcastPlan(StepPlan& plan) {
   return world_->Broadcast(plan.tokens.data(), plan.tokens.size() * sizeof(int32_t), 0);
 }
 
-absl::StatusOr<ClusterRank::StepOutput> ClusterRank::Execute(const StepPlan& plan) {
+absl::StatusOr<ClusterRank::StepOutput> ClusterRank::Dispatch(const StepPlan& plan) {
   const ParallelPlan& p = info_.plan;
   const int rank = info_.rank;
   const int64_t tokens = std::ssize(plan.tokens);
-  const int64_t hidden_size = model_->config().hidden_size;
   if (plan.kind == StepKind::kPrefill) {
-    SPARKSTACK_ASSIGN_OR_RETURN(cache_, model_->NewKvCache(plan.kv_capacity));
     SPARKSTACK_RETURN_IF_ERROR(ValidateSamplingParams(plan.sampling));
-    sampler_ = std::make_unique<Sampler>(plan.sampling);
-  } else if (sampler_ == nullptr) {
-    return absl::FailedPreconditionError("decode step before any prefill");
+    Sequence& sequence = sequences_[plan.sequence];
+    SPARKSTACK_ASSIGN_OR_RETURN(sequence.cache, model_->NewKvCache(plan.kv_capacity));
+    sequence.sampler = std::make_unique<Sampler>(plan.sampling);
   }
+  auto found = sequences_.find(plan.sequence);
+  if (found == sequences_.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("decode step for sequence ", plan.sequence, " before its prefill"));
+  }
+  Sequence& sequence = found->second;
 
   Tensor hidden;
   if (p.IsFirstStage(rank)) {
     SPARKSTACK_ASSIGN_OR_RETURN(hidden, model_->Embed(plan.tokens));
   } else {
-    hidden = backend_->Allocate(DType::kF32, {tokens, hidden_size});
+    hidden = backend_->Allocate(DType::kF32, {tokens, model_->config().hidden_size});
     SPARKSTACK_RETURN_IF_ERROR(world_->Recv(hidden.data(), hidden.nbytes(), p.PrevStageRank(rank)));
   }
-  SPARKSTACK_RETURN_IF_ERROR(model_->RunLayers(hidden, plan.start, cache_));
+  SPARKSTACK_RETURN_IF_ERROR(model_->RunLayers(hidden, plan.start, sequence.cache));
   if (!p.IsLastStage(rank)) {
     SPARKSTACK_RETURN_IF_ERROR(world_->Send(hidden.data(), hidden.nbytes(), p.NextStageRank(rank)));
+    return StepOutput{};
   }
 
   // The last stage computes logits (all its tp ranks take part); its tp rank 0 samples.
-  const int sampler_rank = p.RankOf(p.pp - 1, 0);
   StepOutput output;
-  if (p.IsLastStage(rank)) {
-    SPARKSTACK_ASSIGN_OR_RETURN(Tensor last, hidden.SliceRows(tokens - 1, tokens));
-    SPARKSTACK_ASSIGN_OR_RETURN(Tensor logits, model_->Logits(last));
-    if (rank == sampler_rank) {
-      std::span<const float> row(logits.data_as<float>(), static_cast<size_t>(logits.numel()));
-      SPARKSTACK_ASSIGN_OR_RETURN(output.token, sampler_->Sample(row));
-      if (plan.kind == StepKind::kPrefill) output.logits.assign(row.begin(), row.end());
-    }
-  }
-  if (sampler_rank != 0) {  // pipeline: the token (and prefill logits) travel back to rank 0
-    if (rank == sampler_rank) {
-      SPARKSTACK_RETURN_IF_ERROR(world_->Send(&output.token, sizeof(int32_t), 0));
-      if (plan.kind == StepKind::kPrefill) {
-        SPARKSTACK_RETURN_IF_ERROR(
-            world_->Send(output.logits.data(), output.logits.size() * sizeof(float), 0));
-      }
-    } else if (rank == 0) {
-      SPARKSTACK_RETURN_IF_ERROR(world_->Recv(&output.token, sizeof(int32_t), sampler_rank));
-      if (plan.kind == StepKind::kPrefill) {
-        output.logits.resize(model_->config().vocab_size);
-        SPARKSTACK_RETURN_IF_ERROR(world_->Recv(
-            output.logits.data(), output.logits.size() * sizeof(float), sampler_rank));
-      }
+  SPARKSTACK_ASSIGN_OR_RETURN(Tensor last, hidden.SliceRows(tokens - 1, tokens));
+  SPARKSTACK_ASSIGN_OR_RETURN(Tensor logits, model_->Logits(last));
+  if (rank != SamplerRank()) return output;
+  std::span<const float> row(logits.data_as<float>(), static_cast<size_t>(logits.numel()));
+  SPARKSTACK_ASSIGN_OR_RETURN(output.token, sequence.sampler->Sample(row));
+  if (plan.kind == StepKind::kPrefill) output.logits.assign(row.begin(), row.end());
+  if (rank != 0) {  // pipeline: the token (and prefill logits) travel back to rank 0
+    SPARKSTACK_RETURN_IF_ERROR(world_->Send(&output.token, sizeof(int32_t), 0));
+    if (plan.kind == StepKind::kPrefill) {
+      SPARKSTACK_RETURN_IF_ERROR(
+          world_->Send(output.logits.data(), output.logits.size() * sizeof(float), 0));
     }
   }
   return output;
 }
 
-absl::StatusOr<GenerationResult> ClusterRank::Generate(std::span<const int32_t> prompt,
-                                                       const GenerationOptions& options) {
+absl::StatusOr<ClusterRank::StepOutput> ClusterRank::Collect(const StepPlan& plan,
+                                                             StepOutput dispatched) {
+  if (SamplerRank() == 0) return dispatched;
+  StepOutput output;
+  SPARKSTACK_RETURN_IF_ERROR(world_->Recv(&output.token, sizeof(int32_t), SamplerRank()));
+  if (plan.kind == StepKind::kPrefill) {
+    output.logits.resize(model_->config().vocab_size);
+    SPARKSTACK_RETURN_IF_ERROR(world_->Recv(
+        output.logits.data(), output.logits.size() * sizeof(float), SamplerRank()));
+  }
+  return output;
+}
+
+absl::StatusOr<std::vector<GenerationResult>> ClusterRank::Generate(
+    std::span<const std::vector<int32_t>> prompts, const GenerationOptions& options) {
   if (info_.rank != 0) return absl::FailedPreconditionError("only rank 0 drives generation");
   SPARKSTACK_RETURN_IF_ERROR(ValidateSamplingParams(options.sampling));
   const ModelConfig& config = model_->config();
-  const int64_t needed = std::ssize(prompt) + options.max_tokens;
-  if (prompt.empty() || std::ssize(prompt) > kStepPlanMaxTokens ||
-      needed > config.max_position_embeddings) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "prompt of ", prompt.size(), " tokens + max_tokens ", options.max_tokens,
-        " must be non-empty and fit the context of ", config.max_position_embeddings));
+  std::vector<StepPlan> plans;
+  for (size_t s = 0; s < prompts.size(); ++s) {
+    const std::vector<int32_t>& prompt = prompts[s];
+    const int64_t needed = std::ssize(prompt) + options.max_tokens;
+    if (prompt.empty() || std::ssize(prompt) > kStepPlanMaxTokens ||
+        needed > config.max_position_embeddings) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "prompt ", s, " of ", prompt.size(), " tokens + max_tokens ", options.max_tokens,
+          " must be non-empty and fit the context of ", config.max_position_embeddings));
+    }
+    for (int32_t id : prompt) {  // checked here so that no rank fails mid-step
+      if (id < 0 || id >= config.vocab_size) {
+        return absl::OutOfRangeError(absl::StrCat(
+            "token id ", id, " is outside the vocabulary [0, ", config.vocab_size, ")"));
+      }
+    }
+    SamplingParams sampling = options.sampling;
+    sampling.seed += s;
+    plans.push_back({.kind = StepKind::kPrefill,
+                     .sequence = static_cast<uint32_t>(s),
+                     .start = 0,
+                     .kv_capacity = static_cast<uint32_t>(std::max<int64_t>(needed, 1)),
+                     .sampling = sampling,
+                     .tokens = prompt});
   }
-  for (int32_t id : prompt) {  // checked here so that no rank fails mid-step
-    if (id < 0 || id >= config.vocab_size) {
-      return absl::OutOfRangeError(absl::StrCat("token id ", id, " is outside the vocabulary [0, ",
-                                                config.vocab_size, ")"));
+  std::vector<GenerationResult> results(prompts.size());
+  std::vector<bool> active(prompts.size(), options.max_tokens > 0);
+  std::vector<StepOutput> dispatched(prompts.size());
+  while (std::find(active.begin(), active.end(), true) != active.end()) {
+    for (size_t s = 0; s < plans.size(); ++s) {  // every micro-batch enters the pipeline ...
+      if (!active[s]) continue;
+      SPARKSTACK_RETURN_IF_ERROR(BroadcastPlan(plans[s]));
+      SPARKSTACK_ASSIGN_OR_RETURN(dispatched[s], Dispatch(plans[s]));
+    }
+    for (size_t s = 0; s < plans.size(); ++s) {  // ... before any token comes back
+      if (!active[s]) continue;
+      SPARKSTACK_ASSIGN_OR_RETURN(StepOutput output, Collect(plans[s], std::move(dispatched[s])));
+      GenerationResult& result = results[s];
+      if (plans[s].kind == StepKind::kPrefill) result.last_logits = std::move(output.logits);
+      result.output_ids.push_back(output.token);
+      const auto& eos = config.eos_token_ids;
+      const bool at_eos = std::find(eos.begin(), eos.end(), output.token) != eos.end();
+      if ((options.stop_at_eos && at_eos) || std::ssize(result.output_ids) == options.max_tokens) {
+        active[s] = false;
+        continue;
+      }
+      StepPlan& plan = plans[s];
+      plan.kind = StepKind::kDecode;
+      plan.start += std::ssize(plan.tokens);
+      plan.tokens = {output.token};
     }
   }
-  GenerationResult result;
-  StepPlan plan{.kind = StepKind::kPrefill,
-                .start = 0,
-                .kv_capacity = static_cast<uint32_t>(std::max<int64_t>(needed, 1)),
-                .sampling = options.sampling,
-                .tokens = {prompt.begin(), prompt.end()}};
-  for (int64_t step = 0; step < options.max_tokens; ++step) {
-    SPARKSTACK_RETURN_IF_ERROR(BroadcastPlan(plan));
-    SPARKSTACK_ASSIGN_OR_RETURN(StepOutput output, Execute(plan));
-    if (step == 0) result.last_logits = std::move(output.logits);
-    result.output_ids.push_back(output.token);
-    const auto& eos = config.eos_token_ids;
-    if (options.stop_at_eos && std::find(eos.begin(), eos.end(), output.token) != eos.end()) break;
-    plan = {.kind = StepKind::kDecode,
-            .start = plan.start + std::ssize(plan.tokens),
-            .sampling = options.sampling,
-            .tokens = {output.token}};
-  }
-  return result;
+  return results;
 }
 
 absl::Status ClusterRank::Stop() {
   StepPlan plan{.kind = StepKind::kStop};
+  sequences_.clear();
   return BroadcastPlan(plan);
 }
 
@@ -190,8 +217,11 @@ absl::Status ClusterRank::Follow() {
   while (true) {
     StepPlan plan;
     SPARKSTACK_RETURN_IF_ERROR(BroadcastPlan(plan));
-    if (plan.kind == StepKind::kStop) return absl::OkStatus();
-    SPARKSTACK_RETURN_IF_ERROR(Execute(plan).status());
+    if (plan.kind == StepKind::kStop) {
+      sequences_.clear();
+      return absl::OkStatus();
+    }
+    SPARKSTACK_RETURN_IF_ERROR(Dispatch(plan).status());
   }
 }
 

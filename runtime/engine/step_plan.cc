@@ -36,6 +36,7 @@ std::string EncodeStepPlanHeader(const StepPlan& plan) {
   Put<int32_t>(out, plan.sampling.top_k);
   Put<float>(out, plan.sampling.top_p);
   Put<uint64_t>(out, plan.sampling.seed);
+  Put<uint32_t>(out, plan.sequence);
   out.resize(kStepPlanHeaderBytes, '\0');
   return out;
 }
@@ -73,6 +74,7 @@ absl::Status DecodeStepPlanHeader(std::string_view bytes, StepPlan& plan) {
   plan.sampling.top_k = Get<int32_t>(bytes, offset);
   plan.sampling.top_p = Get<float>(bytes, offset);
   plan.sampling.seed = Get<uint64_t>(bytes, offset);
+  plan.sequence = Get<uint32_t>(bytes, offset);
   if (count > kStepPlanMaxTokens) {
     return absl::InvalidArgumentError(absl::StrCat("step plan carries ", count,
                                                    " tokens, more than the limit ",

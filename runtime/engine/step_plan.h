@@ -3,7 +3,7 @@
 //
 // Wire format (little-endian), a fixed header then the token ids:
 //   u32 magic "SSSP" | u16 version | u16 kind | i64 start | u32 token_count | u32 kv_capacity
-//   | f32 temperature | i32 top_k | f32 top_p | u64 seed | i32 tokens[token_count]
+//   | f32 temperature | i32 top_k | f32 top_p | u64 seed | u32 sequence | i32 tokens[token_count]
 #ifndef SPARKSTACK_RUNTIME_ENGINE_STEP_PLAN_H_
 #define SPARKSTACK_RUNTIME_ENGINE_STEP_PLAN_H_
 
@@ -23,13 +23,14 @@ inline constexpr size_t kStepPlanHeaderBytes = 48;
 inline constexpr uint32_t kStepPlanMaxTokens = 1u << 20;
 
 enum class StepKind : uint16_t {
-  kPrefill = 1,  // tokens are a new sequence's prompt at positions [0, n); sampling is reset
+  kPrefill = 1,  // tokens are a new sequence's prompt at positions [0, n); it gets a fresh cache
   kDecode = 2,   // one token at position `start`
-  kStop = 3,     // the sequence is over; ranks leave the step loop
+  kStop = 3,     // generation is over: ranks free every sequence and leave the step loop
 };
 
 struct StepPlan {
   StepKind kind = StepKind::kStop;
+  uint32_t sequence = 0;  // which in-flight sequence (each has its own cache and sampler)
   int64_t start = 0;
   uint32_t kv_capacity = 0;  // prefill: positions the new sequence's cache must hold
   SamplingParams sampling;

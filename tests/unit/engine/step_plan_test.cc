@@ -9,6 +9,7 @@ namespace {
 
 TEST(StepPlanTest, HeaderRoundTrips) {
   StepPlan plan{.kind = StepKind::kPrefill,
+                .sequence = 3,
                 .start = 0,
                 .kv_capacity = 4096,
                 .sampling = {.temperature = 0.7f, .top_k = 40, .top_p = 0.9f, .seed = 1234567},
@@ -19,6 +20,7 @@ TEST(StepPlanTest, HeaderRoundTrips) {
   ASSERT_TRUE(DecodeStepPlanHeader(header, decoded).ok());
   EXPECT_EQ(decoded.kind, plan.kind);
   EXPECT_EQ(decoded.kv_capacity, 4096u);
+  EXPECT_EQ(decoded.sequence, 3u);
   EXPECT_EQ(decoded.tokens.size(), 3u);
   EXPECT_EQ(decoded.sampling.top_k, 40);
   EXPECT_EQ(decoded.sampling.seed, 1234567u);
