@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/nvfp4/gemm.h"
 #include "kernels/nvfp4/host_problem.h"
+#include "kernels/nvfp4/prefill_fp4_mma_reference.h"
 
 namespace sparkstack::kernels::nvfp4 {
 namespace {
@@ -97,7 +98,11 @@ absl::Status SelfCheckVariant(Variant v, GemmOp op, const DeviceInfo& device,
   // k = 272 = 17 * 16: 16-byte vectors plus a 16-element tail; codes rows padded to 144 bytes.
   const HostProblem p = MakeRandomProblem(m, /*n=*/37, /*k=*/272, /*seed=*/1234u + m,
                                           /*ldw_pad=*/8, /*ldx_pad=*/8);
-  const std::vector<double> ref = ReferenceGemm(p);
+  // The W4A4 variant quantizes x itself: compare it with the W4A4 reference at a calibrated
+  // input_scale (the W4A16 variants ignore input_scale).
+  const bool w4a4 = v == Variant::kPrefillFp4Mma;
+  const float input_scale = w4a4 ? CalibratedInputScale(p) : 0.0f;
+  const std::vector<double> ref = w4a4 ? ReferenceW4A4Gemm(p, input_scale) : ReferenceGemm(p);
 
   DeviceBuffer x, codes, scales, y;
   const size_t y_bytes = static_cast<size_t>(p.m * p.n) * sizeof(float);
@@ -125,6 +130,7 @@ absl::Status SelfCheckVariant(Variant v, GemmOp op, const DeviceInfo& device,
   a.m = p.m;
   a.n = p.n;
   a.k = p.k;
+  a.input_scale = input_scale;
   const int limit = EffectiveSmemLimit(device, options);
   if (auto s = CudaStatus(static_cast<cudaError_t>(LaunchGemm(v, a, limit, nullptr)), "launch");
       !s.ok()) {
