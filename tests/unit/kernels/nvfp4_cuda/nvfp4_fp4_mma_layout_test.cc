@@ -76,8 +76,12 @@ TEST(Fp4MmaLayout, ScaleLanesProvideEveryRowOnce) {
     // Every lane of a group provides the row of the group's lane that the instruction reads.
     EXPECT_EQ(Fp4FragSfaRow(lane), Fp4FragSfaRow((lane & ~3) | (lane & 1)));
     EXPECT_EQ(Fp4FragSfbCol(lane), Fp4FragSfbCol(lane & ~3));
-    if (Fp4SfaLaneIsRead(lane)) EXPECT_TRUE(sfa_rows.insert(Fp4FragSfaRow(lane)).second);
-    if (Fp4SfbLaneIsRead(lane)) EXPECT_TRUE(sfb_cols.insert(Fp4FragSfbCol(lane)).second);
+    if (Fp4SfaLaneIsRead(lane)) {
+      EXPECT_TRUE(sfa_rows.insert(Fp4FragSfaRow(lane)).second);
+    }
+    if (Fp4SfbLaneIsRead(lane)) {
+      EXPECT_TRUE(sfb_cols.insert(Fp4FragSfbCol(lane)).second);
+    }
   }
   EXPECT_EQ(sfa_rows.size(), 16u);
   EXPECT_EQ(sfb_cols.size(), 8u);
@@ -100,7 +104,9 @@ TEST(Fp4MmaLayout, SharedMemoryFitsGb10AndLoadsAreAlignedAndConflictFree) {
         }
       }
       EXPECT_EQ(a_banks.size(), 32u) << "A register " << reg << " has bank conflicts";
-      if (reg < 2) EXPECT_EQ(b_banks.size(), 32u) << "B register " << reg << " has bank conflicts";
+      if (reg < 2) {
+        EXPECT_EQ(b_banks.size(), 32u) << "B register " << reg << " has bank conflicts";
+      }
     }
   }
   // The last tile of the block stays inside its region, with room for the 4-byte load.
