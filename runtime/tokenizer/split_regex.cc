@@ -9,8 +9,40 @@ namespace sparkstack::tokenizer {
 namespace {
 
 constexpr std::string_view kLookaheadAlternative = "\\s+(?!\\S)";
-constexpr std::string_view kWhitespaceClassBody = "\\t-\\r\\x{85}\\p{Z}";
-constexpr std::string_view kWordClassBody = "\\p{L}\\p{M}\\p{Nd}\\p{Pc}";
+// Members (for use inside [...]) of the Unicode 16 categories `names`, as \x{..}-\x{..} ranges.
+std::string CategoryMembers(std::initializer_list<std::string_view> names) {
+  std::string members;
+  for (std::string_view name : names) {
+    for (const CodePointRange& r : UnicodeCategoryRanges(name)) {
+      absl::StrAppend(&members, "\\x{", absl::Hex(static_cast<uint32_t>(r.first)), "}");
+      if (r.last != r.first) {
+        absl::StrAppend(&members, "-\\x{", absl::Hex(static_cast<uint32_t>(r.last)), "}");
+      }
+    }
+  }
+  return members;
+}
+
+// Oniguruma's Unicode classes, as Hugging Face's build behaves (probed, not as its docs say):
+// \s = 0009-000D, 0085 and White_Space (the rest of which is Z); \d = Decimal_Number;
+// \w = Alphabetic | Mark | Decimal_Number | Connector_Punctuation, where Alphabetic is L, Nl and
+// the symbol-category Other_Alphabetic letters (circled/squared Latin letters), plus Latin-1's
+// superscripts and vulgar fractions (onig's Latin-1 table); other No (e.g. U+2460) is not \w.
+const std::string& WhitespaceClassBody() {
+  static const std::string* body = new std::string("\\t-\\r\\x{85}" + CategoryMembers({"Z"}));
+  return *body;
+}
+const std::string& WordClassBody() {
+  static const std::string* body = new std::string(
+      CategoryMembers({"L", "M", "Nd", "Nl", "Pc"}) +
+      "\\x{B2}\\x{B3}\\x{B9}\\x{BC}-\\x{BE}\\x{24B6}-\\x{24E9}\\x{1F130}-\\x{1F149}"
+      "\\x{1F150}-\\x{1F169}\\x{1F170}-\\x{1F189}");
+  return *body;
+}
+const std::string& DigitClassBody() {
+  static const std::string* body = new std::string(CategoryMembers({"Nd"}));
+  return *body;
+}
 
 // Splits a pattern at its top-level `|` (outside groups and character classes).
 std::vector<std::string> SplitTopLevelAlternatives(std::string_view pattern) {
@@ -69,16 +101,9 @@ absl::StatusOr<std::string> TranslateOnigPattern(std::string_view pattern) {
         const size_t close = pattern.find('}', i + 2);
         const std::string_view name =
             close == std::string_view::npos ? std::string_view() : pattern.substr(i + 2, close - i - 2);
-        const auto ranges = UnicodeCategoryRanges(name);
-        if (!ranges.empty()) {
+        if (!UnicodeCategoryRanges(name).empty()) {
           // Spell the category out with Unicode 16 ranges (RE2's tables are older).
-          std::string members;
-          for (const CodePointRange& r : ranges) {
-            absl::StrAppend(&members, "\\x{", absl::Hex(static_cast<uint32_t>(r.first)), "}");
-            if (r.last != r.first) {
-              absl::StrAppend(&members, "-\\x{", absl::Hex(static_cast<uint32_t>(r.last)), "}");
-            }
-          }
+          const std::string members = CategoryMembers({name});
           if (in_class && e == 'P') {
             return absl::InvalidArgumentError(absl::StrCat(
                 "regex pattern '", std::string(pattern), "': \\P{...} inside [...] is not supported"));
@@ -93,12 +118,12 @@ absl::StatusOr<std::string> TranslateOnigPattern(std::string_view pattern) {
         }
       }
       switch (e) {
-        case 's': body = kWhitespaceClassBody; break;
-        case 'S': body = kWhitespaceClassBody; negated = true; break;
-        case 'w': body = kWordClassBody; break;
-        case 'W': body = kWordClassBody; negated = true; break;
-        case 'd': body = "\\p{Nd}"; break;
-        case 'D': body = "\\p{Nd}"; negated = true; break;
+        case 's': body = WhitespaceClassBody(); break;
+        case 'S': body = WhitespaceClassBody(); negated = true; break;
+        case 'w': body = WordClassBody(); break;
+        case 'W': body = WordClassBody(); negated = true; break;
+        case 'd': body = DigitClassBody(); break;
+        case 'D': body = DigitClassBody(); negated = true; break;
         default:
           out.push_back('\\');
           out.push_back(e);

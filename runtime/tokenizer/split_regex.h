@@ -2,7 +2,9 @@
 //
 // Two differences matter for real pre-tokenizer patterns:
 //  - Oniguruma's \s, \d, \w are Unicode-aware; RE2's are ASCII. The pattern is rewritten so they
-//    mean the Unicode classes (\s = White_Space, \d = \p{Nd}, \w = letters/marks/Nd/Pc).
+//    mean Oniguruma's Unicode classes (\s = White_Space, \d = Nd, \w ~ Alphabetic|M|Nd|Pc), and \p{..}
+//    general categories are spelled out from Unicode 16 tables (unicode_tables.h), the version
+//    Hugging Face's Oniguruma uses. Script properties (\p{Han}) keep RE2's own, older tables.
 //  - RE2 has no look-around. Every known tokenizer pattern (GPT-2, Llama 3, Qwen2/3, DeepSeek-V3)
 //    uses exactly one: a top-level alternative `\s+(?!\S)`, usually followed by `|\s+`. Greedy
 //    `\s+` takes a maximal whitespace run; the look-ahead then gives back the last character when

@@ -45,6 +45,44 @@ const allModels = {
   spm_tiny: path.join(here, 'testdata/spm_tiny'),
   spm_metaspace: path.join(here, 'testdata/spm_metaspace'),
 };
+// Variants of the Llama 3.1 tokenizer.json with other components swapped in, so that pieces no
+// shipped vocabulary uses (GPT-2 ByteLevel regex with add_prefix_space, Digits, NFD, Replace,
+// Split behaviours and inversion, \w and \d) are compared against Hugging Face too. NFKC is left
+// out on purpose: HF's normalization tables predate Unicode 13 and leave newer compatibility
+// characters alone, while utf8proc (Unicode 15) decomposes them (see runtime/tokenizer/README.md).
+function writeVariants() {
+  const base = JSON.parse(fs.readFileSync(path.join(allModels.llama3_1, 'tokenizer.json'), 'utf8'));
+  const byteLevel = {type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false};
+  const variants = {
+    gpt2_style: {normalizer: null,
+                 pre_tokenizer: {type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true},
+                 post_processor: {type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true}},
+    mixed_components: {
+      normalizer: {type: 'Sequence', normalizers: [
+        {type: 'NFC'}, {type: 'Replace', pattern: {Regex: '\\s{3,}'}, content: '   '},
+        {type: 'Replace', pattern: {String: '``'}, content: '"'}]},
+      pre_tokenizer: {type: 'Sequence', pretokenizers: [
+        {type: 'Digits', individual_digits: true},
+        {type: 'Split', pattern: {String: '-'}, behavior: 'MergedWithPrevious', invert: false},
+        {type: 'Split', pattern: {Regex: '[.,;:!?]+'}, behavior: 'MergedWithNext', invert: false},
+        {type: 'Split', pattern: {Regex: '[\u4e00-\u9fff]+'}, behavior: 'Contiguous', invert: false},
+        {type: 'Split', pattern: {Regex: '\\s+'}, behavior: 'Removed', invert: false},
+        byteLevel]}},
+    inverted_split: {
+      normalizer: {type: 'NFD'},
+      pre_tokenizer: {type: 'Sequence', pretokenizers: [
+        {type: 'Split', pattern: {Regex: '\\w+'}, behavior: 'Isolated', invert: true},
+        {type: 'Split', pattern: {Regex: "'(?:s|t|ll)|\\d{1,2}"}, behavior: 'Isolated', invert: false},
+        byteLevel]}},
+  };
+  for (const [name, parts] of Object.entries(variants)) {
+    const dir = path.join(outDir, 'variants', name);
+    fs.mkdirSync(dir, {recursive: true});
+    fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify({...base, ...parts}));
+    allModels[name] = dir;
+  }
+}
+writeVariants();
 const models = (arg('--models', Object.keys(allModels).join(','))).split(',');
 const corpus = makeCorpus(20261122, Number(arg('--count', 2400)));
 

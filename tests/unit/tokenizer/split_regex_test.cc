@@ -59,11 +59,18 @@ TEST(SplitRegexTest, RejectsOtherLookaround) {
   EXPECT_FALSE(SplitRegex::Compile("[").ok());
 }
 
-TEST(SplitRegexTest, TranslatesUnicodeShorthands) {
-  auto translated = TranslateOnigPattern("\\s[^\\s\\d]\\w");
-  ASSERT_TRUE(translated.ok());
-  EXPECT_EQ(*translated,
-            "[\\t-\\r\\x{85}\\p{Z}][^\\t-\\r\\x{85}\\p{Z}\\p{Nd}][\\p{L}\\p{M}\\p{Nd}\\p{Pc}]");
+TEST(SplitRegexTest, UnicodeShorthandsFollowOniguruma) {
+  // \w as Hugging Face's Oniguruma: letters, Nl, Latin-1 fractions, "_", circled letters; but not
+  // other No such as U+2460 (circled digit one).
+  EXPECT_THAT(Split("\\w+", "a\u00BD_b\u216B\u24B6 c\u2460d"),
+              ElementsAre("a\u00BD_b\u216B\u24B6", "c", "d"));
+  // \d is Decimal_Number only: Arabic-Indic digits yes, "½" no.
+  EXPECT_THAT(Split("\\d+", "\u0661\u0662\u00BD3"), ElementsAre("\u0661\u0662", "3"));
+  // \s includes U+0085, U+3000 and the vertical tab, not U+200B.
+  EXPECT_THAT(Split("\\s+", "a\u3000\v\u0085b\u200Bc"), ElementsAre("\u3000\v\u0085"));
+  EXPECT_THAT(Split("[^\\s\\d]+", "ab1 c"), ElementsAre("ab", "c"));
+  // \p{L} uses Unicode 16: U+13A79 (Egyptian Hieroglyphs Extended-A) is a letter.
+  EXPECT_THAT(Split("\\p{L}+", "x\U00013A79y"), ElementsAre("x\U00013A79y"));
   EXPECT_FALSE(TranslateOnigPattern("[\\S]").ok());
 }
 
