@@ -47,6 +47,15 @@ int LaunchPrefillFp4Mma(const GemmArgs& args, int smem_limit, void* stream) {
     return e;
   }
   if (major != 12) return cudaErrorInvalidDevice;
+  // A 12.x device without an arch-specific cubin in this binary (e.g. a 12.0 device: we build
+  // sm_121a only) would JIT the compute_80 PTX, whose body is a trap that poisons the context.
+  // The function's PTX version tells which code the runtime picked for this device.
+  cudaFuncAttributes attr{};
+  if (const cudaError_t e = cudaFuncGetAttributes(&attr, &detail::PrefillFp4MmaKernel<float>);
+      e != cudaSuccess) {
+    return e;
+  }
+  if (attr.ptxVersion < 120) return cudaErrorNoKernelImageForDevice;
   const auto s = static_cast<cudaStream_t>(stream);
   return args.out_type == OutType::kF32 ? LaunchTyped<float>(args, s)
                                         : LaunchTyped<__nv_bfloat16>(args, s);

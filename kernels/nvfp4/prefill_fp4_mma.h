@@ -22,7 +22,9 @@ const char* ValidateFp4MmaArgs(const GemmArgs& args);
 //   cudaErrorInvalidValue   arguments ValidateFp4MmaArgs rejects, or the tile's shared memory
 //                           above `smem_limit`, or too many m-tiles for the grid;
 //   cudaErrorInvalidDevice  the current device is not compute capability 12.x (the instruction
-//                           exists only there; the binary carries it for sm_121a only);
+//                           exists only there);
+//   cudaErrorNoKernelImageForDevice  a 12.x device this binary has no arch-specific code for (it
+//                           carries sm_121a only: a 12.0 device would run the trapping fallback);
 // nothing is launched in those cases.
 int LaunchPrefillFp4Mma(const GemmArgs& args, int smem_limit, void* stream);
 
