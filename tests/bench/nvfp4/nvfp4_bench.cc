@@ -140,6 +140,37 @@ void FillRandomBytes(void* d, size_t bytes, uint32_t seed, uint8_t mask, uint8_t
   }
 }
 
+// Arguments for y[m, n] = x[m, k] · W^T with W's NVFP4 codes and scales, bf16 in and out.
+fp4::GemmArgs BenchArgs(const Buffer& x, const Buffer& codes, const Buffer& scales, Buffer& y,
+                        int64_t m, int64_t n, int64_t k) {
+  fp4::GemmArgs a;
+  a.x = x.p;
+  a.ldx = k;
+  a.codes = static_cast<const uint8_t*>(codes.p);
+  a.ldw = k / 2;
+  a.scales = static_cast<const uint8_t*>(scales.p);
+  a.lds = k / 16;
+  a.global_scale = 1.0f / 2688.0f;
+  a.y = y.p;
+  a.ldy = n;
+  a.out_type = fp4::OutType::kBF16;
+  a.m = m;
+  a.n = n;
+  a.k = k;
+  return a;
+}
+
+// The reference: the same product with a bf16 W [n, k] through cuBLAS.
+void CublasBf16(cublasHandle_t handle, const Buffer& w, const Buffer& x, Buffer& y, int64_t m,
+                int64_t n, int64_t k) {
+  const float alpha = 1.0f, beta = 0.0f;
+  CHECK_CUBLAS(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n),
+                            static_cast<int>(m), static_cast<int>(k), &alpha, w.p, CUDA_R_16BF,
+                            static_cast<int>(k), x.p, CUDA_R_16BF, static_cast<int>(k), &beta, y.p,
+                            CUDA_R_16BF, static_cast<int>(n), CUBLAS_COMPUTE_32F,
+                            CUBLAS_GEMM_DEFAULT));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -217,32 +248,12 @@ int main(int argc, char** argv) {
     Buffer x(static_cast<size_t>(max_m * s.k) * 2), y(static_cast<size_t>(max_m * s.n) * 4);
     FillRandomBytes(x.p, x.bytes, 4, 0x3f, 0x10);
     for (int64_t m : {1, 4, 16}) {
-      fp4::GemmArgs a;
-      a.x = x.p;
-      a.ldx = s.k;
-      a.codes = static_cast<const uint8_t*>(codes.p);
-      a.ldw = s.k / 2;
-      a.scales = static_cast<const uint8_t*>(scales.p);
-      a.lds = s.k / 16;
-      a.global_scale = 1.0f / 2688.0f;
-      a.y = y.p;
-      a.ldy = s.n;
-      a.out_type = fp4::OutType::kBF16;
-      a.m = m;
-      a.n = s.n;
-      a.k = s.k;
+      const fp4::GemmArgs a = BenchArgs(x, codes, scales, y, m, s.n, s.k);
       const double ms = timer.MedianMs([&] {
         const int e = fp4::LaunchGemm(*decode_variant, a, smem_limit, nullptr);
         if (e != 0) CHECK_CUDA(static_cast<cudaError_t>(e));
       });
-      const float alpha = 1.0f, beta = 0.0f;
-      const double cublas_ms = timer.MedianMs([&] {
-        CHECK_CUBLAS(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(s.n),
-                                  static_cast<int>(m), static_cast<int>(s.k), &alpha, wbf.p,
-                                  CUDA_R_16BF, static_cast<int>(s.k), x.p, CUDA_R_16BF,
-                                  static_cast<int>(s.k), &beta, y.p, CUDA_R_16BF,
-                                  static_cast<int>(s.n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-      });
+      const double cublas_ms = timer.MedianMs([&] { CublasBf16(handle, wbf, x, y, m, s.n, s.k); });
       const double gbs = static_cast<double>(code_bytes + scale_bytes) / (ms * 1e6);
       const double cublas_gbs = static_cast<double>(wbf.bytes) / (cublas_ms * 1e6);
       std::printf("%-14s %7lld %7lld %3lld | %9.1f %9.1f %5.1f%% | %9.1f %9.1f | %6.2fx\n", s.name.c_str(),
@@ -265,32 +276,12 @@ int main(int argc, char** argv) {
     for (int64_t m : {512, 2048}) {
       Buffer x(static_cast<size_t>(m * s.k) * 2), y(static_cast<size_t>(m * s.n) * 2);
       FillRandomBytes(x.p, x.bytes, 8, 0x3f, 0x10);
-      fp4::GemmArgs a;
-      a.x = x.p;
-      a.ldx = s.k;
-      a.codes = static_cast<const uint8_t*>(codes.p);
-      a.ldw = s.k / 2;
-      a.scales = static_cast<const uint8_t*>(scales.p);
-      a.lds = s.k / 16;
-      a.global_scale = 1.0f / 2688.0f;
-      a.y = y.p;
-      a.ldy = s.n;
-      a.out_type = fp4::OutType::kBF16;
-      a.m = m;
-      a.n = s.n;
-      a.k = s.k;
+      const fp4::GemmArgs a = BenchArgs(x, codes, scales, y, m, s.n, s.k);
       const double ms = timer.MedianMs([&] {
         const int e = fp4::LaunchGemm(*prefill_variant, a, smem_limit, nullptr);
         if (e != 0) CHECK_CUDA(static_cast<cudaError_t>(e));
       });
-      const float alpha = 1.0f, beta = 0.0f;
-      const double cublas_ms = timer.MedianMs([&] {
-        CHECK_CUBLAS(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(s.n),
-                                  static_cast<int>(m), static_cast<int>(s.k), &alpha, wbf.p,
-                                  CUDA_R_16BF, static_cast<int>(s.k), x.p, CUDA_R_16BF,
-                                  static_cast<int>(s.k), &beta, y.p, CUDA_R_16BF,
-                                  static_cast<int>(s.n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-      });
+      const double cublas_ms = timer.MedianMs([&] { CublasBf16(handle, wbf, x, y, m, s.n, s.k); });
       const double flops = 2.0 * static_cast<double>(m) * s.n * s.k;
       std::printf("%-14s %7lld %7lld %5lld | %9.3f %8.1f | %9.3f %8.1f | %5.2fx\n", s.name.c_str(),
                   static_cast<long long>(s.n), static_cast<long long>(s.k),
