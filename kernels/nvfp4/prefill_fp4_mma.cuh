@@ -30,6 +30,7 @@
 
 #include "kernels/nvfp4/launch_config.h"
 #include "kernels/nvfp4/prefill_fp4_mma_layout.h"
+#include "kernels/nvfp4/prefill_fp4_mma_quant.h"
 
 #if defined(__CUDA_ARCH_FEAT_SM121_ALL) || defined(__CUDA_ARCH_FEAT_SM120_ALL)
 #define SPARKSTACK_HAS_FP4_MMA 1
@@ -53,8 +54,8 @@ __device__ __forceinline__ void MmaFp4(float (&d)[4], const uint32_t (&a)[4], co
         "h"(kSel), "r"(sfb), "h"(kSel), "h"(kSel));
 }
 
-// Quantizes the 16 bf16 values at `src` (16-byte aligned) with S = 1 / input_scale; writes 8 code
-// bytes to `codes` (8-byte aligned) and the ue4m3 scale byte to *scale.
+// Quantizes the 16 bf16 values at `src` (16-byte aligned) with S = 1 / input_scale
+// (Fp4QuantizeBlock16); writes 8 code bytes to `codes` (8-byte aligned) and the scale byte.
 __device__ __forceinline__ void QuantizeActivationBlock(const __nv_bfloat16* src, float inv_scale,
                                                         uint8_t* codes, uint8_t* scale) {
   uint4 raw[2];
@@ -62,26 +63,11 @@ __device__ __forceinline__ void QuantizeActivationBlock(const __nv_bfloat16* src
   raw[1] = __ldg(reinterpret_cast<const uint4*>(src) + 1);
   const __nv_bfloat16* h = reinterpret_cast<const __nv_bfloat16*>(raw);
   float v[16];
-  float amax = 0.0f;
 #pragma unroll
-  for (int i = 0; i < 16; ++i) {
-    v[i] = __bfloat162float(h[i]);
-    amax = fmaxf(amax, fabsf(v[i]));
-  }
-  const __nv_fp8_storage_t sb = __nv_cvt_float_to_fp8(inv_scale * amax / 6.0f, __NV_SATFINITE,
-                                                      __NV_E4M3);
-  const float sb_value = __half2float(__half(__nv_cvt_fp8_to_halfraw(sb, __NV_E4M3)));
-  // x / (s_b / S) = x * (S / s_b); a zero scale means a zero block (or one too small to encode).
-  const float mul = sb_value > 0.0f ? inv_scale / sb_value : 0.0f;
-  uint32_t lo = 0, hi = 0;
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    lo |= Fp4RoundE2M1(v[i] * mul) << (4 * i);
-    hi |= Fp4RoundE2M1(v[8 + i] * mul) << (4 * i);
-  }
-  if (mul == 0.0f) lo = hi = 0;  // explicit: a zero scale gives code 0x0 (never 0x8)
+  for (int i = 0; i < 16; ++i) v[i] = __bfloat162float(h[i]);
+  uint32_t lo, hi;
+  *scale = static_cast<uint8_t>(Fp4QuantizeBlock16(v, inv_scale, &lo, &hi));
   *reinterpret_cast<uint2*>(codes) = make_uint2(lo, hi);
-  *scale = static_cast<uint8_t>(sb);
 }
 
 template <typename OutT>
