@@ -4,6 +4,14 @@
 // UNVERIFIED ON HARDWARE: the fragment and scale-operand layouts are derived from CUTLASS and
 // checked only for self-consistency on the host; the selector offers this variant only when
 // SPARKSTACK_ENABLE_FP4_MMA=1, and the start-up self-check must pass before it is used.
+// First run on a GB10: build/tests/unit/kernels/nvfp4_cuda/nvfp4_fp4_mma_test. If it fails, the
+// likely suspects, in order: which lanes supply SFA/SFB (Fp4FragSfaRow / the thread selectors in
+// MmaFp4), the k order inside a register (Fp4FragAK / Fp4FragBK), then the accumulator mapping.
+// A result off by a constant factor points at alpha or at the e4m3 scale decode.
+//
+// Performance: single-buffered (global loads and the activation quantization are not overlapped
+// with the MMAs; two blocks per SM at 128 registers and 22.5 KiB of shared memory hide part of
+// it). Not measured. A cp.async double buffer for the weights is the obvious next step.
 #ifndef SPARKSTACK_KERNELS_NVFP4_PREFILL_FP4_MMA_H_
 #define SPARKSTACK_KERNELS_NVFP4_PREFILL_FP4_MMA_H_
 
