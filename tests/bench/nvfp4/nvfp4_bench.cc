@@ -151,6 +151,7 @@ fp4::GemmArgs BenchArgs(const Buffer& x, const Buffer& codes, const Buffer& scal
   a.scales = static_cast<const uint8_t*>(scales.p);
   a.lds = k / 16;
   a.global_scale = 1.0f / 2688.0f;
+  a.input_scale = 1.0f / 2688.0f;  // static activation scale: read only by the W4A4 FP4-MMA variant
   a.y = y.p;
   a.ldy = n;
   a.out_type = fp4::OutType::kBF16;
