@@ -9,7 +9,6 @@
 // produces {"error": "...", "line": N} and processing continues; the exit code is 1 if any line
 // failed.
 #include <iostream>
-#include <optional>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -17,7 +16,6 @@
 #include "launcher/command_registry.h"
 #include "nlohmann/json.hpp"
 #include "runtime/core/status_macros.h"
-#include "runtime/tokenizer/jinja/chat_template.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 namespace sparkstack::launcher {
@@ -46,14 +44,8 @@ absl::StatusOr<bool> LineBool(const json& line, const char* key, bool fallback) 
 // Renders {"messages": [...]} with the model's chat template. Optional line keys:
 // "add_generation_prompt" (default from --add-generation-prompt), "tools", and
 // "chat_template_kwargs" (an object of extra template variables, e.g. enable_thinking).
-absl::StatusOr<std::string> RenderMessages(const Tokenizer& tok, const ChatTemplate* chat_template,
-                                           const json& line, const TokenizeOptions& options) {
-  if (chat_template == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(options.model_dir, "/tokenizer_config.json has no chat_template"));
-  }
-  const json& messages = line["messages"];
-  if (!messages.is_array()) return absl::InvalidArgumentError("\"messages\" must be an array");
+absl::StatusOr<std::string> RenderMessages(const Tokenizer& tok, const json& line,
+                                           const TokenizeOptions& options) {
   SPARKSTACK_ASSIGN_OR_RETURN(bool add_generation_prompt,
                               LineBool(line, "add_generation_prompt", options.add_generation_prompt));
   json extra = json::object();
@@ -64,12 +56,11 @@ absl::StatusOr<std::string> RenderMessages(const Tokenizer& tok, const ChatTempl
     extra = *it;
   }
   if (auto it = line.find("tools"); it != line.end()) extra["tools"] = *it;
-  return RenderChat(*chat_template, messages, add_generation_prompt, tok.bos_token(),
-                    tok.eos_token(), extra);
+  return tok.ApplyChatTemplate(line["messages"], add_generation_prompt, extra);
 }
 
-absl::StatusOr<json> ProcessLine(const Tokenizer& tok, const ChatTemplate* chat_template,
-                                 const std::string& text, const TokenizeOptions& options) {
+absl::StatusOr<json> ProcessLine(const Tokenizer& tok, const std::string& text,
+                                 const TokenizeOptions& options) {
   json line = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (line.is_discarded()) return absl::InvalidArgumentError("line is not valid JSON");
   if (!line.is_object()) return absl::InvalidArgumentError("line must be a JSON object");
@@ -95,7 +86,7 @@ absl::StatusOr<json> ProcessLine(const Tokenizer& tok, const ChatTemplate* chat_
     if (!it->is_string()) return absl::InvalidArgumentError("\"text\" must be a string");
     input = it->get<std::string>();
   } else if (line.contains("messages")) {
-    SPARKSTACK_ASSIGN_OR_RETURN(input, RenderMessages(tok, chat_template, line, options));
+    SPARKSTACK_ASSIGN_OR_RETURN(input, RenderMessages(tok, line, options));
     // The rendered prompt already holds the template's BOS; like transformers'
     // apply_chat_template, do not add special tokens again unless the line asks for it.
     add_special_default = false;
@@ -111,22 +102,13 @@ absl::StatusOr<json> ProcessLine(const Tokenizer& tok, const ChatTemplate* chat_
 
 absl::Status RunTokenize(const TokenizeOptions& options) {
   SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, Tokenizer::Load(options.model_dir));
-  std::optional<ChatTemplate> chat_template;
-  if (!tok->chat_template().empty()) {
-    auto parsed = ChatTemplate::Parse(tok->chat_template());
-    if (!parsed.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(options.model_dir, "/tokenizer_config.json: ",
-                                                     parsed.status().message()));
-    }
-    chat_template = std::move(*parsed);
-  }
   std::ios::sync_with_stdio(false);
   std::string text;
   size_t line_number = 0, failures = 0;
   while (std::getline(std::cin, text)) {
     ++line_number;
     if (text.empty() || text == "\r") continue;
-    auto result = ProcessLine(*tok, chat_template ? &*chat_template : nullptr, text, options);
+    auto result = ProcessLine(*tok, text, options);
     if (result.ok()) {
       std::cout << result->dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     } else {

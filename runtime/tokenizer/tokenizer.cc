@@ -5,8 +5,10 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "runtime/core/status_macros.h"
 #include "runtime/tokenizer/bpe_model.h"
+#include "runtime/tokenizer/jinja/chat_template.h"
 #include "runtime/tokenizer/decoder.h"
 #include "runtime/tokenizer/json_util.h"
 #include "runtime/tokenizer/normalizer.h"
@@ -264,6 +266,15 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view 
                         &*tmpl);
     }
   }
+  if (!tok->chat_template_.empty()) {
+    auto parsed = ChatTemplate::Parse(tok->chat_template_);
+    if (parsed.ok()) {
+      tok->parsed_template_ = std::make_shared<const ChatTemplate>(std::move(*parsed));
+    } else {
+      tok->template_status_ = absl::InvalidArgumentError(
+          absl::StrCat("tokenizer_config.json: chat_template: ", parsed.status().message()));
+    }
+  }
   for (int32_t id : tok->prefix_ids_) {
     if (id < 0 || id >= tok->vocab_size_) {
       return absl::InvalidArgumentError(absl::StrCat(file, ": post_processor adds id ", id,
@@ -285,6 +296,20 @@ std::optional<std::string> Tokenizer::IdToToken(int32_t id) const {
   if (auto it = added_by_id_.find(id); it != added_by_id_.end()) return it->second.content;
   if (const std::string* token = model_->IdToToken(id)) return *token;
   return std::nullopt;
+}
+
+absl::StatusOr<std::string> Tokenizer::ApplyChatTemplate(const nlohmann::ordered_json& messages,
+                                                         bool add_generation_prompt,
+                                                         const nlohmann::ordered_json& extra) const {
+  if (chat_template_.empty()) {
+    return absl::FailedPreconditionError("tokenizer_config.json has no chat_template");
+  }
+  SPARKSTACK_RETURN_IF_ERROR(template_status_);
+  if (!messages.is_array()) {
+    return absl::InvalidArgumentError("chat messages must be a JSON array");
+  }
+  return RenderChat(*parsed_template_, messages, add_generation_prompt, bos_token_, eos_token_,
+                    extra);
 }
 
 bool Tokenizer::IsSpecial(int32_t id) const {

@@ -22,7 +22,12 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "nlohmann/json_fwd.hpp"
 #include "runtime/tokenizer/added_tokens.h"
+
+namespace sparkstack {
+class ChatTemplate;
+}
 
 namespace sparkstack::tokenizer {
 
@@ -69,6 +74,16 @@ class Tokenizer {
   // tokenizer_config.json's chat_template (the "default" one when there are several); may be empty.
   const std::string& chat_template() const { return chat_template_; }
 
+  // Renders the chat template (runtime/tokenizer/jinja) for OpenAI-style `messages` with
+  // `add_generation_prompt`, bos_token/eos_token from tokenizer_config.json, then every key of
+  // `extra` (an object or null: tools, enable_thinking, ...). Encode the result with
+  // add_special_tokens=false, as transformers' apply_chat_template does. Errors:
+  // FailedPrecondition when the model has no chat template; InvalidArgument naming line and
+  // column when the template does not parse, raises, or fails to render.
+  absl::StatusOr<std::string> ApplyChatTemplate(const nlohmann::ordered_json& messages,
+                                                bool add_generation_prompt,
+                                                const nlohmann::ordered_json& extra) const;
+
   std::optional<int32_t> TokenToId(std::string_view token) const;
   // Spelling of one id as stored in tokenizer.json (not decoded); nullopt if unknown.
   std::optional<std::string> IdToToken(int32_t id) const;
@@ -95,6 +110,9 @@ class Tokenizer {
   std::vector<int32_t> eos_ids_;
   std::string bos_token_, eos_token_;
   std::string chat_template_;
+  // Parsed once at load; a template that does not parse only fails ApplyChatTemplate.
+  std::shared_ptr<const ChatTemplate> parsed_template_;
+  absl::Status template_status_;
 };
 
 // Incremental detokenizer for generation: feed ids one at a time and get the text they add.

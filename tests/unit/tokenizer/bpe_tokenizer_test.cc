@@ -274,6 +274,44 @@ TEST(BpeTokenizerTest, ConcurrentEncodes) {
   EXPECT_EQ(mismatches.load(), 0);
 }
 
+TEST(BpeTokenizerTest, ChatTemplateFromConfig) {
+  nlohmann::json j = ByteLevelTokenizerJson();
+  j["added_tokens"] = {AddedTokenJson(300, "<bos>", true)};
+  const std::string tmpl =
+      "{{ bos_token }}{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}"
+      "{% if add_generation_prompt %}[assistant]{% endif %}{% if flag %}!{% endif %}";
+  auto tok = Make(j, {{"bos_token", "<bos>"}, {"chat_template", tmpl}});
+  ASSERT_NE(tok, nullptr);
+  const auto messages = nlohmann::ordered_json::parse(
+      R"([{"role": "user", "content": "hello"}, {"role": "assistant", "content": " world"}])");
+  auto text = tok->ApplyChatTemplate(messages, true, nlohmann::ordered_json{{"flag", true}});
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text, "<bos>[user]hello[assistant] world[assistant]!");
+  // Rendered text carries the BOS itself; encoding it without special tokens gives it once.
+  auto ids = tok->Encode(*text, false);
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(ids->front(), 300);
+
+  auto raising = Make(j, {{"chat_template", "{{ raise_exception('no system role') }}"}});
+  ASSERT_NE(raising, nullptr);
+  auto error = raising->ApplyChatTemplate(messages, false, nullptr);
+  ASSERT_FALSE(error.ok());
+  EXPECT_EQ(error.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(error.status().message()).find("no system role"), std::string::npos);
+
+  // A template that does not parse still loads; only rendering fails, naming the field.
+  auto broken = Make(j, {{"chat_template", "{% for %}"}});
+  ASSERT_NE(broken, nullptr);
+  error = broken->ApplyChatTemplate(messages, false, nullptr);
+  ASSERT_FALSE(error.ok());
+  EXPECT_NE(std::string(error.status().message()).find("chat_template"), std::string::npos);
+
+  auto none = Make(j);
+  ASSERT_NE(none, nullptr);
+  EXPECT_EQ(none->ApplyChatTemplate(messages, false, nullptr).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 class SentencePieceTest : public ::testing::Test {
  protected:
   void SetUp() override {
