@@ -177,7 +177,8 @@ absl::StatusOr<std::vector<GenerationResult>> ClusterRank::Generate(
                      .tokens = prompt});
   }
   std::vector<GenerationResult> results(prompts.size());
-  std::vector<bool> active(prompts.size(), options.max_tokens > 0);
+  // Every sequence prefills (its last logits are reported even with max_tokens = 0).
+  std::vector<bool> active(prompts.size(), true);
   std::vector<StepOutput> dispatched(prompts.size());
   while (std::find(active.begin(), active.end(), true) != active.end()) {
     for (size_t s = 0; s < plans.size(); ++s) {  // every micro-batch enters the pipeline ...
@@ -190,6 +191,10 @@ absl::StatusOr<std::vector<GenerationResult>> ClusterRank::Generate(
       SPARKSTACK_ASSIGN_OR_RETURN(StepOutput output, Collect(plans[s], std::move(dispatched[s])));
       GenerationResult& result = results[s];
       if (plans[s].kind == StepKind::kPrefill) result.last_logits = std::move(output.logits);
+      if (options.max_tokens == 0) {
+        active[s] = false;
+        continue;
+      }
       result.output_ids.push_back(output.token);
       const auto& eos = config.eos_token_ids;
       const bool at_eos = std::find(eos.begin(), eos.end(), output.token) != eos.end();

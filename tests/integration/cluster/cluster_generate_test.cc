@@ -111,6 +111,23 @@ INSTANTIATE_TEST_SUITE_P(Architectures, ClusterGenerateTest,
                          ::testing::Values(Architecture::kLlama, Architecture::kQwen3),
                          [](const auto& info) { return std::string(ArchitectureName(info.param)); });
 
+// With no tokens to generate, the cluster still prefills and reports the prompt's logits.
+TEST(ClusterGenerateZeroTokensTest, ReportsTheSameLastLogits) {
+  const std::string model = WriteModel(Architecture::kLlama, "zero");
+  const CommandResult single = RunCommand(Binary() + " generate --model " + model +
+                                          " --prompt-ids 4,5,6 --max-tokens 0 --json");
+  const CommandResult cluster = RunCommand(Binary() + " generate --model " + model +
+                                           " --prompt-ids 4,5,6 --max-tokens 0 --json"
+                                           " --local-ranks --pp 2 --timeout 30");
+  ASSERT_EQ(single.exit_code, 0) << single.output;
+  ASSERT_EQ(cluster.exit_code, 0) << cluster.output;
+  const auto want = nlohmann::json::parse(single.output);
+  const auto got = nlohmann::json::parse(cluster.output);
+  EXPECT_TRUE(got["output_ids"].empty());
+  ASSERT_EQ(got["last_logits"].size(), 251u);
+  EXPECT_EQ(got["last_logits"], want["last_logits"]);
+}
+
 TEST(ClusterErrorsTest, ImpossibleSplitFailsClearlyAndQuickly) {
   const std::string model = WriteModel(Architecture::kLlama, "split");
   const CommandResult r = RunCommand("timeout 60 " + Binary() + " generate --model " + model +
