@@ -51,4 +51,24 @@ std::vector<double> ReferenceGemm(const HostProblem& p) {
   return y;
 }
 
+GemmArgs ArgsFor(const HostProblem& p, const void* x, const void* codes, const void* scales,
+                 void* y, int64_t ldy, OutType out_type, float input_scale) {
+  GemmArgs a;
+  a.x = x;
+  a.ldx = p.ldx;
+  a.codes = static_cast<const uint8_t*>(codes);
+  a.ldw = p.ldw;
+  a.scales = static_cast<const uint8_t*>(scales);
+  a.lds = p.lds;
+  a.global_scale = p.global_scale;
+  a.y = y;
+  a.ldy = ldy;
+  a.out_type = out_type;
+  a.m = p.m;
+  a.n = p.n;
+  a.k = p.k;
+  a.input_scale = input_scale;
+  return a;
+}
+
 }  // namespace sparkstack::kernels::nvfp4

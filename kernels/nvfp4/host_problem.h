@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/nvfp4/launch_config.h"
+
 namespace sparkstack::kernels::nvfp4 {
 
 struct HostProblem {
@@ -29,6 +31,11 @@ HostProblem MakeRandomProblem(int64_t m, int64_t n, int64_t k, uint32_t seed, in
 // y[i * n + r] = sum_c x[i][c] * dequant(W)[r][c] in float64 (Nvfp4GemmReference on the exact
 // bf16 values of x).
 std::vector<double> ReferenceGemm(const HostProblem& p);
+
+// Launch arguments for `p` with its operands already on the device at x, codes, scales and the
+// output y [m, ldy]. input_scale matters only to the W4A4 variant.
+GemmArgs ArgsFor(const HostProblem& p, const void* x, const void* codes, const void* scales,
+                 void* y, int64_t ldy, OutType out_type, float input_scale = 0.0f);
 
 }  // namespace sparkstack::kernels::nvfp4
 

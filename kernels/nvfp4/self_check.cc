@@ -116,21 +116,8 @@ absl::Status SelfCheckVariant(Variant v, GemmOp op, const DeviceInfo& device,
   // Poison the output: a kernel that skips an element leaves NaN behind.
   if (auto s = CudaStatus(cudaMemset(y.get(), 0xff, y_bytes), "cudaMemset"); !s.ok()) return s;
 
-  GemmArgs a;
-  a.x = x.get();
-  a.ldx = p.ldx;
-  a.codes = static_cast<const uint8_t*>(codes.get());
-  a.ldw = p.ldw;
-  a.scales = static_cast<const uint8_t*>(scales.get());
-  a.lds = p.lds;
-  a.global_scale = p.global_scale;
-  a.y = y.get();
-  a.ldy = p.n;
-  a.out_type = OutType::kF32;
-  a.m = p.m;
-  a.n = p.n;
-  a.k = p.k;
-  a.input_scale = input_scale;
+  const GemmArgs a = ArgsFor(p, x.get(), codes.get(), scales.get(), y.get(), p.n, OutType::kF32,
+                             input_scale);
   const int limit = EffectiveSmemLimit(device, options);
   if (auto s = CudaStatus(static_cast<cudaError_t>(LaunchGemm(v, a, limit, nullptr)), "launch");
       !s.ok()) {

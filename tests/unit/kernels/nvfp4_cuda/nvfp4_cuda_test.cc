@@ -88,20 +88,7 @@ double RunAndCompare(Variant v, const HostProblem& p, OutType out_type, int smem
   DevicePtr y = DeviceAlloc(y_bytes);
   EXPECT_EQ(cudaMemset(y.get(), 0xff, y_bytes), cudaSuccess);  // NaN in f32 and bf16
 
-  GemmArgs a;
-  a.x = x.get();
-  a.ldx = p.ldx;
-  a.codes = static_cast<const uint8_t*>(codes.get());
-  a.ldw = p.ldw;
-  a.scales = static_cast<const uint8_t*>(scales.get());
-  a.lds = p.lds;
-  a.global_scale = p.global_scale;
-  a.y = y.get();
-  a.ldy = ldy;
-  a.out_type = out_type;
-  a.m = p.m;
-  a.n = p.n;
-  a.k = p.k;
+  const GemmArgs a = ArgsFor(p, x.get(), codes.get(), scales.get(), y.get(), ldy, out_type);
   EXPECT_EQ(LaunchGemm(v, a, smem_limit, nullptr), 0) << VariantName(v);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 

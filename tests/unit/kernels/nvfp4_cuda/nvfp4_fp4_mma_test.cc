@@ -65,26 +65,6 @@ DevicePtr Upload(const std::vector<T>& host) {
   return DevicePtr(p);
 }
 
-GemmArgs ArgsFor(const HostProblem& p, const void* x, const void* codes, const void* scales,
-                 void* y, OutType out_type, float input_scale) {
-  GemmArgs a;
-  a.x = x;
-  a.ldx = p.ldx;
-  a.codes = static_cast<const uint8_t*>(codes);
-  a.ldw = p.ldw;
-  a.scales = static_cast<const uint8_t*>(scales);
-  a.lds = p.lds;
-  a.global_scale = p.global_scale;
-  a.y = y;
-  a.ldy = p.n;
-  a.out_type = out_type;
-  a.m = p.m;
-  a.n = p.n;
-  a.k = p.k;
-  a.input_scale = input_scale;
-  return a;
-}
-
 // Runs the variant through LaunchGemm and returns the relative Frobenius error against the W4A4
 // reference (infinity when an output is left unwritten: outputs start as NaN).
 double RunAndCompare(const HostProblem& p, OutType out_type) {
@@ -98,7 +78,8 @@ double RunAndCompare(const HostProblem& p, OutType out_type) {
   EXPECT_EQ(cudaMalloc(&y_raw, y_bytes), cudaSuccess);
   DevicePtr y(y_raw);
   EXPECT_EQ(cudaMemset(y.get(), 0xff, y_bytes), cudaSuccess);
-  const GemmArgs a = ArgsFor(p, x.get(), codes.get(), scales.get(), y.get(), out_type, input_scale);
+  const GemmArgs a = ArgsFor(p, x.get(), codes.get(), scales.get(), y.get(), p.n, out_type,
+                             input_scale);
   EXPECT_EQ(LaunchGemm(Variant::kPrefillFp4Mma, a, kGb10MaxSmemPerBlock, nullptr), 0);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 
@@ -153,7 +134,8 @@ TEST(Nvfp4Fp4Mma, RefusesDevicesThatAreNotCc12) {
   DevicePtr codes = Upload(p.codes);
   DevicePtr scales = Upload(p.scales);
   DevicePtr y = Upload(std::vector<float>(p.m * p.n));
-  const GemmArgs a = ArgsFor(p, x.get(), codes.get(), scales.get(), y.get(), OutType::kF32, 0.01f);
+  const GemmArgs a = ArgsFor(p, x.get(), codes.get(), scales.get(), y.get(), p.n, OutType::kF32,
+                             0.01f);
   EXPECT_EQ(LaunchPrefillFp4Mma(a, 1 << 20, nullptr), cudaErrorInvalidDevice);
 }
 
