@@ -1,4 +1,4 @@
-// Splitting a linear layer's N output columns over threads, shared by the CPU linear kernels.
+// Splitting a range of independent items (rows, columns) over the backend's thread pool.
 #ifndef SPARKSTACK_KERNELS_CPU_PARALLEL_COLUMNS_H_
 #define SPARKSTACK_KERNELS_CPU_PARALLEL_COLUMNS_H_
 
@@ -7,15 +7,35 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/cpu/thread_pool.h"
+
 namespace sparkstack::kernels {
 
-// Calls columns(begin, end) over [0, n) in up to `threads` contiguous ranges, on the calling
-// thread when the problem is small: below ~1M multiply-adds (`work`) a thread costs more than it
-// saves.
+// Below this much work (about one multiply-add or element each) a fork-join costs more than it
+// saves: the calling thread does it all.
+inline constexpr int64_t kMinParallelWork = int64_t{1} << 15;
+
+// Calls fn(begin, end) over [0, n) in contiguous ranges on `pool` (about four per thread, claimed
+// dynamically), or once on the calling thread when `work` is small. No allocation.
+template <typename Fn>
+void ParallelRanges(ThreadPool& pool, int64_t n, int64_t work, const Fn& fn) {
+  if (n <= 0) return;
+  const int64_t parts = std::min<int64_t>(n, 4 * pool.size());
+  if (pool.size() == 1 || parts <= 1 || work < kMinParallelWork) {
+    fn(int64_t{0}, n);
+    return;
+  }
+  const int64_t chunk = (n + parts - 1) / parts;
+  pool.ParallelFor((n + chunk - 1) / chunk,
+                   [&](int64_t part, int) { fn(part * chunk, std::min(n, (part + 1) * chunk)); });
+}
+
+// Legacy: a thread per call. Kept for kernels not yet handed the backend's pool
+// (kernels/cpu/moe_*); new code uses ParallelRanges.
 template <typename Columns>
 void ForEachColumnRange(int64_t n, int64_t work, int threads, const Columns& columns) {
-  threads = static_cast<int>(std::clamp<int64_t>(std::min<int64_t>(threads, work >> 20), 1,
-                                                 std::max<int64_t>(n, 1)));
+  threads = static_cast<int>(
+      std::clamp<int64_t>(std::min<int64_t>(threads, work >> 20), 1, std::max<int64_t>(n, 1)));
   if (threads <= 1) {
     columns(int64_t{0}, n);
     return;
