@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "kernels/cpu/dense_linear.h"
 #include "kernels/cpu/parallel_columns.h"
@@ -47,13 +46,39 @@ void DecodeRowScalar(const uint8_t* codes, const uint8_t* scales, int64_t k, flo
   }
 }
 
+// The scalar and NEON paths decode a weight row in chunks of kDecodeChunk elements into a stack
+// buffer and accumulate the dot products of up to kRowGroup x rows over each chunk, carrying the
+// partial sums across chunks (the chunk is a multiple of the partials' stride, so the summation
+// order is that of one dot product over the whole row). No heap memory.
+constexpr int64_t kDecodeChunk = 2048;
+constexpr int64_t kRowGroup = 8;
+
 void ColumnsScalar(const float* x, int64_t m, int64_t k, const uint8_t* codes,
                    const uint8_t* scales, float global_scale, int64_t n, int64_t n_begin,
                    int64_t n_end, float* y) {
-  std::vector<float> row(k);
+  float chunk[kDecodeChunk];
   for (int64_t r = n_begin; r < n_end; ++r) {
-    DecodeRowScalar(codes + r * (k / 2), scales + r * (k / kBlock), k, row.data());
-    for (int64_t i = 0; i < m; ++i) y[i * n + r] = DotF32(x + i * k, row.data(), k) * global_scale;
+    const uint8_t* row_codes = codes + r * (k / 2);
+    const uint8_t* row_scales = scales + r * (k / kBlock);
+    for (int64_t i0 = 0; i0 < m; i0 += kRowGroup) {
+      const int64_t rows = std::min(kRowGroup, m - i0);
+      float partial[kRowGroup][8] = {};
+      for (int64_t c0 = 0; c0 < k; c0 += kDecodeChunk) {
+        const int64_t width = std::min(kDecodeChunk, k - c0);
+        DecodeRowScalar(row_codes + c0 / 2, row_scales + c0 / kBlock, width, chunk);
+        for (int64_t i = 0; i < rows; ++i) {
+          const float* xi = x + (i0 + i) * k + c0;
+          for (int64_t c = 0; c < width; c += 8) {
+            for (int j = 0; j < 8; ++j) partial[i][j] += xi[c + j] * chunk[c + j];
+          }
+        }
+      }
+      for (int64_t i = 0; i < rows; ++i) {
+        const float* p = partial[i];
+        const float sum = ((p[0] + p[4]) + (p[1] + p[5])) + ((p[2] + p[6]) + (p[3] + p[7]));
+        y[(i0 + i) * n + r] = sum * global_scale;
+      }
+    }
   }
 }
 
@@ -74,7 +99,7 @@ __attribute__((target("avx2,fma"))) float HorizontalSum(__m256 v) {
 
 // Decodes block `b` of a row into twice its e2m1 values (exact small integers), in element order.
 __attribute__((target("avx2,fma"))) inline void DecodeBlockAvx2(const uint8_t* codes, __m128i lut,
-                                                                 __m256* v0, __m256* v1) {
+                                                                __m256* v0, __m256* v1) {
   const __m128i low_mask = _mm_set1_epi8(0x0f);
   const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes));
   const __m128i lo = _mm_and_si128(bytes, low_mask);
@@ -104,8 +129,8 @@ __attribute__((target("avx2,fma"))) void RowGroupAvx2(const float* x, int64_t k,
     const int64_t c = b * kBlock;
     for (int i = 0; i < kRows; ++i) {
       const float* xi = x + i * k + c;
-      const __m256 partial = _mm256_fmadd_ps(_mm256_loadu_ps(xi), v0,
-                                             _mm256_mul_ps(_mm256_loadu_ps(xi + 8), v1));
+      const __m256 partial =
+          _mm256_fmadd_ps(_mm256_loadu_ps(xi), v0, _mm256_mul_ps(_mm256_loadu_ps(xi + 8), v1));
       acc[i] = _mm256_fmadd_ps(partial, s, acc[i]);
     }
   }
@@ -114,8 +139,8 @@ __attribute__((target("avx2,fma"))) void RowGroupAvx2(const float* x, int64_t k,
 
 __attribute__((target("avx2,fma"))) void ColumnsAvx2(const float* x, int64_t m, int64_t k,
                                                      const uint8_t* codes, const uint8_t* scales,
-                                                     float global_scale, int64_t n,
-                                                     int64_t n_begin, int64_t n_end, float* y) {
+                                                     float global_scale, int64_t n, int64_t n_begin,
+                                                     int64_t n_end, float* y) {
   for (int64_t r = n_begin; r < n_end; ++r) {
     const uint8_t* row_codes = codes + r * (k / 2);
     const uint8_t* row_scales = scales + r * (k / kBlock);
@@ -168,23 +193,36 @@ void DecodeRowNeon(const uint8_t* codes, const uint8_t* scales, int64_t k, float
   }
 }
 
-void ColumnsNeon(const float* x, int64_t m, int64_t k, const uint8_t* codes,
-                 const uint8_t* scales, float global_scale, int64_t n, int64_t n_begin,
-                 int64_t n_end, float* y) {
-  std::vector<float> row(k);
+void ColumnsNeon(const float* x, int64_t m, int64_t k, const uint8_t* codes, const uint8_t* scales,
+                 float global_scale, int64_t n, int64_t n_begin, int64_t n_end, float* y) {
+  float chunk[kDecodeChunk];
   for (int64_t r = n_begin; r < n_end; ++r) {
-    DecodeRowNeon(codes + r * (k / 2), scales + r * (k / kBlock), k, row.data());
-    const float* w = row.data();
-    for (int64_t i = 0; i < m; ++i) {
-      const float* xi = x + i * k;
-      float32x4_t acc[4] = {vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0)};
-      for (int64_t c = 0; c < k; c += 16) {
-        for (int j = 0; j < 4; ++j) {
-          acc[j] = vfmaq_f32(acc[j], vld1q_f32(xi + c + 4 * j), vld1q_f32(w + c + 4 * j));
+    const uint8_t* row_codes = codes + r * (k / 2);
+    const uint8_t* row_scales = scales + r * (k / kBlock);
+    for (int64_t i0 = 0; i0 < m; i0 += kRowGroup) {
+      const int64_t rows = std::min(kRowGroup, m - i0);
+      float32x4_t acc[kRowGroup][4];
+      for (auto& row_acc : acc) {
+        for (float32x4_t& a : row_acc) a = vdupq_n_f32(0);
+      }
+      for (int64_t c0 = 0; c0 < k; c0 += kDecodeChunk) {
+        const int64_t width = std::min(kDecodeChunk, k - c0);
+        DecodeRowNeon(row_codes + c0 / 2, row_scales + c0 / kBlock, width, chunk);
+        for (int64_t i = 0; i < rows; ++i) {
+          const float* xi = x + (i0 + i) * k + c0;
+          for (int64_t c = 0; c < width; c += 16) {
+            for (int j = 0; j < 4; ++j) {
+              acc[i][j] =
+                  vfmaq_f32(acc[i][j], vld1q_f32(xi + c + 4 * j), vld1q_f32(chunk + c + 4 * j));
+            }
+          }
         }
       }
-      const float32x4_t sum = vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3]));
-      y[i * n + r] = vaddvq_f32(sum) * global_scale;
+      for (int64_t i = 0; i < rows; ++i) {
+        const float32x4_t sum =
+            vaddq_f32(vaddq_f32(acc[i][0], acc[i][1]), vaddq_f32(acc[i][2], acc[i][3]));
+        y[(i0 + i) * n + r] = vaddvq_f32(sum) * global_scale;
+      }
     }
   }
 }
@@ -233,12 +271,22 @@ const char* Nvfp4CpuPathName(Nvfp4CpuPath path) {
 }
 
 bool Nvfp4LinearF32WithPath(Nvfp4CpuPath path, const float* x, int64_t m, int64_t k,
-                            const uint8_t* codes, const uint8_t* block_scales,
-                            float global_scale, int64_t n, float* y) {
+                            const uint8_t* codes, const uint8_t* block_scales, float global_scale,
+                            int64_t n, float* y) {
   const ColumnsFn fn = ColumnsFor(path);
   if (fn == nullptr) return false;
   fn(x, m, k, codes, block_scales, global_scale, n, 0, n, y);
   return true;
+}
+
+void Nvfp4LinearF32(const float* x, int64_t m, int64_t k, const uint8_t* codes,
+                    const uint8_t* block_scales, float global_scale, int64_t n, float* y,
+                    ThreadPool& pool, Nvfp4CpuPath path) {
+  const ColumnsFn fn = ColumnsFor(path);
+  if (fn == nullptr) return;
+  ParallelRanges(pool, n, m * n * k, [&](int64_t begin, int64_t end) {
+    fn(x, m, k, codes, block_scales, global_scale, n, begin, end, y);
+  });
 }
 
 void Nvfp4LinearF32(const float* x, int64_t m, int64_t k, const uint8_t* codes,

@@ -1,52 +1,35 @@
 #include "kernels/cpu/paged_attention.h"
 
 #include <algorithm>
-#include <cmath>
-#include <vector>
-
-#include "kernels/cpu/dense_linear.h"
 
 namespace sparkstack::kernels {
 
-void PagedAttentionF32(const float* q, int64_t heads, const PagedKv& kv, const PagedBatch& batch,
-                       float scale, float* out) {
-  const int64_t group = heads / kv.kv_heads;
-  const int64_t token_stride = kv.kv_heads * kv.head_dim;
-  const int64_t v_token_stride = kv.kv_heads * kv.v_head_dim;
-  std::vector<float> scores;
-  for (int64_t b = 0; b < batch.num_seqs; ++b) {
-    const int64_t first = batch.query_start[b];
-    const int64_t n = batch.query_start[b + 1] - first;
-    const int64_t len = batch.seq_lens[b];
-    const int32_t* table = batch.block_table + b * batch.max_blocks;
-    scores.resize(len);
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t visible = len - n + i + 1;
-      for (int64_t h = 0; h < heads; ++h) {
-        const float* qh = q + ((first + i) * heads + h) * kv.head_dim;
-        const int64_t kvh = h / group;
-        float max_score = -INFINITY;
-        for (int64_t p = 0; p < visible; ++p) {
-          const int64_t slot = int64_t{table[p / kv.block_size]} * kv.block_size + p % kv.block_size;
-          scores[p] = DotF32(qh, kv.k + slot * token_stride + kvh * kv.head_dim, kv.head_dim) * scale;
-          max_score = std::max(max_score, scores[p]);
-        }
-        float denom = 0.0f;
-        for (int64_t p = 0; p < visible; ++p) {
-          scores[p] = std::exp(scores[p] - max_score);
-          denom += scores[p];
-        }
-        float* o = out + ((first + i) * heads + h) * kv.v_head_dim;
-        std::fill(o, o + kv.v_head_dim, 0.0f);
-        for (int64_t p = 0; p < visible; ++p) {
-          const int64_t slot = int64_t{table[p / kv.block_size]} * kv.block_size + p % kv.block_size;
-          const float weight = scores[p] / denom;
-          const float* v = kv.v + slot * v_token_stride + kvh * kv.v_head_dim;
-          for (int64_t d = 0; d < kv.v_head_dim; ++d) o[d] += weight * v[d];
-        }
-      }
-    }
+void PagedAttentionF32(const AttentionArgs& args, int64_t num_seqs, std::span<int64_t> tile_offsets,
+                       ThreadPool& pool, CpuIsa isa) {
+  const IsaKernels& kernels = KernelsFor(isa);
+  const int64_t group = args.heads / args.kv_heads;
+  const int64_t tile_tokens = std::max<int64_t>(1, kAttentionTileRows / group);
+  // tile_offsets[b] = tiles of the sequences before b (per kv head).
+  tile_offsets[0] = 0;
+  for (int64_t b = 0; b < num_seqs; ++b) {
+    const int64_t n = args.query_start[b + 1] - args.query_start[b];
+    tile_offsets[b + 1] = tile_offsets[b] + (n + tile_tokens - 1) / tile_tokens;
   }
+  const int64_t tiles = tile_offsets[num_seqs];
+  const int64_t tasks = tiles * args.kv_heads;
+  pool.ParallelFor(tasks, [&](int64_t task, int) {
+    // Last tiles first: a batch ends with its prefill chunks, whose last tiles see the most
+    // positions, and the decodes fill in behind them.
+    const int64_t t = tasks - 1 - task;
+    const int64_t tile = t / args.kv_heads;
+    const int64_t kv_head = t % args.kv_heads;
+    const int64_t seq =
+        std::upper_bound(tile_offsets.begin(), tile_offsets.begin() + num_seqs + 1, tile) -
+        tile_offsets.begin() - 1;
+    const int64_t n = args.query_start[seq + 1] - args.query_start[seq];
+    const int64_t first = (tile - tile_offsets[seq]) * tile_tokens;
+    kernels.attention_tile(args, seq, kv_head, first, std::min(n, first + tile_tokens));
+  });
 }
 
 }  // namespace sparkstack::kernels
