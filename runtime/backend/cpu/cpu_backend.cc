@@ -4,20 +4,27 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/convert.h"
-#include "kernels/cpu/dense_linear.h"
+#include "kernels/cpu/cpu_isa.h"
+#include "kernels/cpu/isa_kernels.h"
 #include "kernels/cpu/nvfp4_linear.h"
 #include "kernels/cpu/nvfp4_self_check.h"
+#include "kernels/cpu/packed_dense.h"
 #include "kernels/cpu/paged_attention.h"
+#include "kernels/cpu/parallel_columns.h"
 #include "kernels/cpu/rms_norm.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/cpu/swiglu.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace sparkstack {
 namespace {
@@ -32,7 +39,8 @@ absl::Status ShapeError(std::string_view op, std::string_view what, const Tensor
 absl::Status Expect(std::string_view op, std::string_view what, const Tensor& t, DType dtype,
                     const Shape& shape) {
   if (t.dtype() != dtype || t.device() != Device::kCpu || t.shape() != shape) {
-    return ShapeError(op, what, t, absl::StrCat(std::string(DTypeName(dtype)), ShapeToString(shape)));
+    return ShapeError(op, what, t,
+                      absl::StrCat(std::string(DTypeName(dtype)), ShapeToString(shape)));
   }
   return absl::OkStatus();
 }
@@ -72,10 +80,38 @@ int64_t HostAvailableMemory() {
   return available;
 }
 
+// A dense weight packed by PrepareWeight (kernels/cpu/packed_dense.h) lives in memory owned by a
+// shared_ptr with this deleter: the deleter's type marks the tensor as packed (std::get_deleter),
+// and it records what was packed, so a view that is not the whole packed weight is refused.
+struct PackedDense {
+  void* data = nullptr;
+  DType dtype = DType::kF32;
+  int64_t n = 0;
+  int64_t k = 0;
+  void operator()(void* p) const { std::free(p); }
+};
+
+// The packing of a prepared dense weight, or null for any other tensor.
+const PackedDense* PackedDenseOf(const Weight& weight) {
+  const Tensor& t = weight.dense();
+  const PackedDense* packed = std::get_deleter<PackedDense>(t.owner());
+  if (packed == nullptr || packed->data != t.data() || packed->dtype != t.dtype() ||
+      packed->n != weight.rows() || packed->k != weight.cols()) {
+    return nullptr;
+  }
+  return packed;
+}
+
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(const CpuBackendOptions& options)
-      : options_(options), nvfp4_path_(VerifiedNvfp4Path()) {}
+      : options_(options),
+        pool_(std::max(1, options.threads)),
+        isa_(kernels::BestCpuIsa()),
+        kernels_(kernels::KernelsFor(isa_)),
+        nvfp4_path_(VerifiedNvfp4Path()) {
+    attention_tiles_.resize(4097);  // grows only for a step of more sequences
+  }
 
   std::string_view name() const override { return "cpu"; }
   Device device() const override { return Device::kCpu; }
@@ -87,9 +123,9 @@ class CpuBackend final : public Backend {
     try {
       return Tensor::Zeros(dtype, shape);
     } catch (const std::bad_alloc&) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("out of host memory allocating ", std::string(DTypeName(dtype)), ShapeToString(shape),
-                       " (", DTypeByteSize(dtype, NumElements(shape)), " bytes)"));
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "out of host memory allocating ", std::string(DTypeName(dtype)), ShapeToString(shape),
+          " (", DTypeByteSize(dtype, NumElements(shape)), " bytes)"));
     }
   }
 
@@ -97,7 +133,28 @@ class CpuBackend final : public Backend {
 
   absl::StatusOr<Tensor> Upload(const Tensor& host) override { return host; }
 
-  absl::StatusOr<Weight> PrepareWeight(const Weight& weight) override { return weight; }
+  // Dense weights are packed into column groups in their own dtype (packed_dense.h): the same
+  // bytes as the checkpoint plus padding of N to a multiple of 64, and the checkpoint's mapping is
+  // no longer referenced. NVFP4 weights are used as they are.
+  absl::StatusOr<Weight> PrepareWeight(const Weight& weight) override {
+    if (weight.format() != WeightFormat::kDense || PackedDenseOf(weight) != nullptr) return weight;
+    const Tensor& w = weight.dense();
+    if (w.device() != Device::kCpu || !kernels::IsFloatDType(w.dtype())) {
+      return ShapeError("prepare_weight", "weight", w, "a host f32/f16/bf16 matrix");
+    }
+    const int64_t n = weight.rows();
+    const int64_t k = weight.cols();
+    const size_t bytes = DTypeByteSize(w.dtype(), kernels::PackedDenseElements(n, k));
+    const size_t aligned = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+    void* data = std::aligned_alloc(64, aligned);
+    if (data == nullptr) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "out of host memory packing weight ", weight.DebugString(), " (", aligned, " bytes)"));
+    }
+    kernels::PackDense(w.data(), w.dtype(), n, k, data, pool_);
+    std::shared_ptr<void> owner(data, PackedDense{data, w.dtype(), n, k});
+    return Weight::Dense(Tensor::Borrow(data, w.dtype(), {n, k}, std::move(owner)));
+  }
 
   absl::Status CopyFromHost(const void* src, Tensor& dst) override {
     if (dst.nbytes() > 0) std::memcpy(dst.data(), src, dst.nbytes());
@@ -123,15 +180,19 @@ class CpuBackend final : public Backend {
     if (auto s = ExpectIndices("embedding", "ids", ids, tokens); !s.ok()) return s;
     if (auto s = ExpectF32("embedding", "out", out, {tokens, hidden}); !s.ok()) return s;
     const int32_t* id = ids.data_as<int32_t>();
-    for (int64_t t = 0; t < tokens; ++t) {
-      float* row = out.data_as<float>() + t * hidden;
-      const int64_t local = id[t] - first_id;
-      if (local < 0 || local >= rows) {
-        std::memset(row, 0, hidden * sizeof(float));
-      } else {
-        kernels::LoadAsFloat(table.data(), table.dtype(), local * hidden, hidden, row);
+    const auto* base = static_cast<const unsigned char*>(table.data());
+    const size_t row_bytes = DTypeByteSize(table.dtype(), hidden);
+    kernels::ParallelRanges(pool_, tokens, tokens * hidden, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        float* row = out.data_as<float>() + t * hidden;
+        const int64_t local = id[t] - first_id;
+        if (local < 0 || local >= rows) {
+          std::memset(row, 0, hidden * sizeof(float));
+        } else {
+          kernels_.widen(base + local * row_bytes, table.dtype(), hidden, row);
+        }
       }
-    }
+    });
     return absl::OkStatus();
   }
 
@@ -139,7 +200,7 @@ class CpuBackend final : public Backend {
     if (auto s = CheckNorm("rms_norm", x, weight); !s.ok()) return s;
     if (auto s = ExpectF32("rms_norm", "out", out, x.shape()); !s.ok()) return s;
     kernels::RmsNormF32(x.data_as<float>(), x.dim(0), x.dim(1), weight.data(), weight.dtype(), eps,
-                        out.data_as<float>());
+                        out.data_as<float>(), pool_, isa_);
     return absl::OkStatus();
   }
 
@@ -148,27 +209,32 @@ class CpuBackend final : public Backend {
     if (auto s = CheckNorm("add_rms_norm", residual, weight); !s.ok()) return s;
     if (auto s = ExpectF32("add_rms_norm", "delta", delta, residual.shape()); !s.ok()) return s;
     if (auto s = ExpectF32("add_rms_norm", "out", out, residual.shape()); !s.ok()) return s;
-    float* r = residual.data_as<float>();
-    const float* d = delta.data_as<float>();
-    for (int64_t i = 0; i < residual.numel(); ++i) r[i] += d[i];
-    kernels::RmsNormF32(r, residual.dim(0), residual.dim(1), weight.data(), weight.dtype(), eps,
-                        out.data_as<float>());
+    kernels::AddRmsNormF32(residual.data_as<float>(), delta.data_as<float>(), residual.dim(0),
+                           residual.dim(1), weight.data(), weight.dtype(), eps,
+                           out.data_as<float>(), pool_, isa_);
     return absl::OkStatus();
   }
 
   absl::Status Linear(const Tensor& x, const Weight& weight, Tensor& out) override {
     if (x.rank() != 2 || x.dtype() != DType::kF32 || x.dim(1) != weight.cols()) {
-      return ShapeError("linear", "x", x,
-                        absl::StrCat("f32 [M, ", weight.cols(), "] for weight ",
-                                     weight.DebugString()));
+      return ShapeError(
+          "linear", "x", x,
+          absl::StrCat("f32 [M, ", weight.cols(), "] for weight ", weight.DebugString()));
     }
     if (auto s = ExpectF32("linear", "out", out, {x.dim(0), weight.rows()}); !s.ok()) return s;
     switch (weight.format()) {
-      case WeightFormat::kDense:
-        kernels::DenseLinearF32(x.data_as<float>(), x.dim(0), x.dim(1), weight.dense().data(),
-                                weight.dense().dtype(), weight.rows(), out.data_as<float>(),
-                                options_.threads);
+      case WeightFormat::kDense: {
+        const PackedDense* packed = PackedDenseOf(weight);
+        if (packed == nullptr) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("linear: dense weight ", weight.DebugString(),
+                           " was not prepared by the CPU backend (call PrepareWeight first; a "
+                           "slice of a prepared weight is not one)"));
+        }
+        kernels::PackedDenseLinear(x.data_as<float>(), x.dim(0), x.dim(1), packed->data,
+                                   packed->dtype, weight.rows(), out.data_as<float>(), pool_, isa_);
         return absl::OkStatus();
+      }
       case WeightFormat::kNvfp4:
         return Nvfp4Linear(x, weight.nvfp4(), weight.rows(), out);
     }
@@ -178,9 +244,7 @@ class CpuBackend final : public Backend {
   absl::Status Add(Tensor& x, const Tensor& y) override {
     if (x.dtype() != DType::kF32) return ShapeError("add", "x", x, "f32");
     if (auto s = ExpectF32("add", "y", y, x.shape()); !s.ok()) return s;
-    float* a = x.data_as<float>();
-    const float* b = y.data_as<float>();
-    for (int64_t i = 0; i < x.numel(); ++i) a[i] += b[i];
+    kernels::AddF32(x.data_as<float>(), y.data_as<float>(), x.numel(), pool_, isa_);
     return absl::OkStatus();
   }
 
@@ -189,7 +253,7 @@ class CpuBackend final : public Backend {
     if (auto s = ExpectF32("swiglu", "up", up, gate.shape()); !s.ok()) return s;
     if (auto s = ExpectF32("swiglu", "out", out, gate.shape()); !s.ok()) return s;
     kernels::SwiGluF32(gate.data_as<float>(), up.data_as<float>(), gate.numel(),
-                       out.data_as<float>());
+                       out.data_as<float>(), pool_, isa_);
     return absl::OkStatus();
   }
 
@@ -205,9 +269,12 @@ class CpuBackend final : public Backend {
     if (auto s = ExpectF32("rope", "cos", tables.cos, {max_positions, half}); !s.ok()) return s;
     if (auto s = ExpectF32("rope", "sin", tables.sin, {max_positions, half}); !s.ok()) return s;
     if (auto s = ExpectIndices("rope", "positions", positions, x.dim(0)); !s.ok()) return s;
-    kernels::RopeF32(x.data_as<float>(), x.dim(0), x.dim(1), x.dim(2), positions.data_as<int32_t>(),
-                     tables.cos.data_as<float>(), tables.sin.data_as<float>(), tables.rotary_dim,
-                     tables.interleaved);
+    const int64_t row = x.dim(1) * x.dim(2);
+    kernels::ParallelRanges(pool_, x.dim(0), x.numel(), [&](int64_t begin, int64_t end) {
+      kernels::RopeF32(x.data_as<float>() + begin * row, end - begin, x.dim(1), x.dim(2),
+                       positions.data_as<int32_t>() + begin, tables.cos.data_as<float>(),
+                       tables.sin.data_as<float>(), tables.rotary_dim, tables.interleaved);
+    });
     return absl::OkStatus();
   }
 
@@ -217,9 +284,8 @@ class CpuBackend final : public Backend {
       return ShapeError("store_kv", "k_cache", k_cache,
                         "f32 [blocks, block_size, kv_heads, head_dim]");
     }
-    if (v_cache.rank() != 4 || v_cache.dtype() != DType::kF32 ||
-        v_cache.dim(0) != k_cache.dim(0) || v_cache.dim(1) != k_cache.dim(1) ||
-        v_cache.dim(2) != k_cache.dim(2)) {
+    if (v_cache.rank() != 4 || v_cache.dtype() != DType::kF32 || v_cache.dim(0) != k_cache.dim(0) ||
+        v_cache.dim(1) != k_cache.dim(1) || v_cache.dim(2) != k_cache.dim(2)) {
       return ShapeError("store_kv", "v_cache", v_cache,
                         absl::StrCat("f32 [", k_cache.dim(0), ", ", k_cache.dim(1), ", ",
                                      k_cache.dim(2), ", v_head_dim]"));
@@ -255,9 +321,8 @@ class CpuBackend final : public Backend {
                         absl::StrCat("f32 [blocks, ", m.block_size, ", a divisor of ", q.dim(1),
                                      ", ", q.dim(2), "]"));
     }
-    if (v_cache.rank() != 4 || v_cache.dtype() != DType::kF32 ||
-        v_cache.dim(0) != k_cache.dim(0) || v_cache.dim(1) != k_cache.dim(1) ||
-        v_cache.dim(2) != k_cache.dim(2)) {
+    if (v_cache.rank() != 4 || v_cache.dtype() != DType::kF32 || v_cache.dim(0) != k_cache.dim(0) ||
+        v_cache.dim(1) != k_cache.dim(1) || v_cache.dim(2) != k_cache.dim(2)) {
       return ShapeError("paged_attention", "v_cache", v_cache, "f32 like k_cache");
     }
     if (auto s = ExpectF32("paged_attention", "out", out, {q.dim(0), q.dim(1), v_cache.dim(3)});
@@ -265,19 +330,22 @@ class CpuBackend final : public Backend {
       return s;
     }
     if (auto s = CheckMetadata(m); !s.ok()) return s;
-    const kernels::PagedKv kv{.k = k_cache.data_as<float>(),
-                              .v = v_cache.data_as<float>(),
-                              .block_size = m.block_size,
-                              .kv_heads = k_cache.dim(2),
-                              .head_dim = k_cache.dim(3),
-                              .v_head_dim = v_cache.dim(3)};
-    const kernels::PagedBatch batch{.num_seqs = m.num_seqs,
-                                    .query_start = m.query_start.data_as<int32_t>(),
-                                    .seq_lens = m.seq_lens.data_as<int32_t>(),
-                                    .block_table = m.block_table.data_as<int32_t>(),
-                                    .max_blocks = m.block_table.dim(1)};
-    kernels::PagedAttentionF32(q.data_as<float>(), q.dim(1), kv, batch, scale,
-                               out.data_as<float>());
+    if (std::ssize(attention_tiles_) < m.num_seqs + 1) attention_tiles_.resize(m.num_seqs + 1);
+    const kernels::AttentionArgs args{.q = q.data_as<float>(),
+                                      .heads = q.dim(1),
+                                      .head_dim = q.dim(2),
+                                      .v_head_dim = v_cache.dim(3),
+                                      .k_cache = k_cache.data_as<float>(),
+                                      .v_cache = v_cache.data_as<float>(),
+                                      .block_size = m.block_size,
+                                      .kv_heads = k_cache.dim(2),
+                                      .query_start = m.query_start.data_as<int32_t>(),
+                                      .seq_lens = m.seq_lens.data_as<int32_t>(),
+                                      .block_table = m.block_table.data_as<int32_t>(),
+                                      .max_blocks = m.block_table.dim(1),
+                                      .scale = scale,
+                                      .out = out.data_as<float>()};
+    kernels::PagedAttentionF32(args, m.num_seqs, attention_tiles_, pool_, isa_);
     return absl::OkStatus();
   }
 
@@ -297,8 +365,8 @@ class CpuBackend final : public Backend {
     return absl::OkStatus();
   }
 
-  absl::Status CopyColumns(const Tensor& src, int64_t src_column, Tensor& dst,
-                           int64_t dst_column, int64_t width) override {
+  absl::Status CopyColumns(const Tensor& src, int64_t src_column, Tensor& dst, int64_t dst_column,
+                           int64_t width) override {
     if (src.rank() != 2 || src.dtype() != DType::kF32 || src_column < 0 || width < 0 ||
         src_column + width > src.dim(1)) {
       return ShapeError("copy_columns", "src", src,
@@ -318,8 +386,8 @@ class CpuBackend final : public Backend {
 
   absl::Status Sample(const Tensor& logits, int64_t vocab_limit, std::span<const SamplingRow> rows,
                       std::span<SampledToken> out) override {
-    if (logits.rank() != 2 || logits.dtype() != DType::kF32 ||
-        logits.dim(0) != std::ssize(rows) || std::ssize(out) != std::ssize(rows)) {
+    if (logits.rank() != 2 || logits.dtype() != DType::kF32 || logits.dim(0) != std::ssize(rows) ||
+        std::ssize(out) != std::ssize(rows)) {
       return ShapeError("sample", "logits", logits,
                         absl::StrCat("f32 [", rows.size(), ", vocab] with as many outputs"));
     }
@@ -342,7 +410,8 @@ class CpuBackend final : public Backend {
 
  private:
   static absl::Status CheckNorm(std::string_view op, const Tensor& x, const Tensor& weight) {
-    if (x.rank() != 2 || x.dtype() != DType::kF32) return ShapeError(op, "x", x, "f32 [rows, width]");
+    if (x.rank() != 2 || x.dtype() != DType::kF32)
+      return ShapeError(op, "x", x, "f32 [rows, width]");
     if (weight.rank() != 1 || weight.dim(0) != x.dim(1) || !kernels::IsFloatDType(weight.dtype())) {
       return ShapeError(op, "weight", weight, absl::StrCat("[", x.dim(1), "]"));
     }
@@ -368,13 +437,8 @@ class CpuBackend final : public Backend {
   absl::Status Nvfp4Linear(const Tensor& x, const Nvfp4Parts& w, int64_t n, Tensor& out) {
     const auto* codes = w.codes.data_as<uint8_t>();
     const auto* scales = w.block_scales.data_as<uint8_t>();
-    if (nvfp4_path_ == kernels::BestNvfp4CpuPath()) {  // verified: the threaded dispatcher
-      kernels::Nvfp4LinearF32(x.data_as<float>(), x.dim(0), x.dim(1), codes, scales,
-                              w.global_scale, n, out.data_as<float>(), options_.threads);
-    } else {
-      kernels::Nvfp4LinearF32WithPath(nvfp4_path_, x.data_as<float>(), x.dim(0), x.dim(1), codes,
-                                      scales, w.global_scale, n, out.data_as<float>());
-    }
+    kernels::Nvfp4LinearF32(x.data_as<float>(), x.dim(0), x.dim(1), codes, scales, w.global_scale,
+                            n, out.data_as<float>(), pool_, nvfp4_path_);
     return absl::OkStatus();
   }
 
@@ -385,7 +449,11 @@ class CpuBackend final : public Backend {
   }
 
   CpuBackendOptions options_;
+  kernels::ThreadPool pool_;  // every op's threads, created once
+  kernels::CpuIsa isa_;
+  const kernels::IsaKernels& kernels_;
   kernels::Nvfp4CpuPath nvfp4_path_;
+  std::vector<int64_t> attention_tiles_;  // PagedAttention's scratch
 };
 
 }  // namespace
