@@ -91,6 +91,9 @@ struct Engine::Impl {
   };
   std::deque<InFlight> in_flight;
   int64_t steps = 0;
+  int64_t generated = 0;
+  int64_t step_wall_us = 0;
+  int64_t compute_us = 0;
   std::thread thread;
 
   absl::Status ValidateRequest(const Request& r) const;
@@ -205,7 +208,10 @@ absl::Status Engine::Impl::Dispatch(SchedulerOutput step) {
   if (comms.world) SPARKSTACK_RETURN_IF_ERROR(BroadcastPlan(*comms.world, plan));
   InFlight& flight = in_flight.emplace_back();
   flight.step = std::move(step);
-  return runner->Execute(plan, runner->is_sampler() ? &flight.result : nullptr);
+  SPARKSTACK_RETURN_IF_ERROR(
+      runner->Execute(plan, runner->is_sampler() ? &flight.result : nullptr));
+  compute_us += runner->last_compute_us();
+  return absl::OkStatus();
 }
 
 absl::Status Engine::Impl::CollectOldest() {
@@ -227,6 +233,7 @@ absl::Status Engine::Impl::CollectOldest() {
   }
   scheduler->Complete(flight.step, sampled);
   ++steps;
+  generated += std::ssize(sampled);
   for (const ScheduledSequence& s : flight.step.sequences) {
     auto found = requests.find(s.id);
     if (found != requests.end() && s.is_new && found->second->num_outputs() == 0) {
@@ -272,6 +279,9 @@ void Engine::Impl::PublishStats() {
   stats.prefix_cache_hits = s.prefix_cache_hits;
   stats.preemptions = s.preemptions;
   stats.steps = steps;
+  stats.generated_tokens = generated;
+  stats.step_wall_us = step_wall_us;
+  stats.compute_us = compute_us;
 }
 
 absl::Status Engine::Impl::KeepAlive() {
@@ -294,6 +304,7 @@ void Engine::Impl::Loop() {
   absl::Status failure;
   while (TakeInbox()) {
     if (failure.ok()) {
+      const auto step_start = std::chrono::steady_clock::now();
       absl::Status status;
       while (status.ok() && in_flight.size() < max_in_flight) {
         SchedulerOutput step = scheduler->Schedule();
@@ -304,8 +315,14 @@ void Engine::Impl::Loop() {
         }
         status = Dispatch(std::move(step));
       }
-      if (status.ok() && !in_flight.empty()) status = CollectOldest();
+      const bool stepped = status.ok() && !in_flight.empty();
+      if (stepped) status = CollectOldest();
       if (!status.ok()) failure = status;
+      if (stepped) {
+        step_wall_us += std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - step_start)
+                            .count();
+      }
       PublishStats();
     }
     if (!failure.ok()) FailAll(failure);  // also what arrived after the failure

@@ -67,8 +67,12 @@ struct EngineStats {
   int64_t prefix_cache_hits = 0;     // of which found
   int64_t preemptions = 0;
   int64_t steps = 0;
-  int64_t prompt_tokens = 0;     // computed (not cached) prompt tokens, total
-  int64_t generated_tokens = 0;  // total
+  int64_t generated_tokens = 0;  // sampled tokens, total
+  // Time on rank 0's engine core thread, totals over all steps: every step's wall time, and the
+  // part of it spent in the model and the sampler. The rest is host overhead: scheduling, the
+  // step plan, batch building, output processing, detokenizing.
+  int64_t step_wall_us = 0;
+  int64_t compute_us = 0;
 };
 
 class Engine {

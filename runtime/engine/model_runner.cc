@@ -1,6 +1,7 @@
 #include "runtime/engine/model_runner.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/backend/cpu/cpu_backend.h"
@@ -153,14 +154,23 @@ absl::Status ModelRunner::Execute(const StepPlan& plan, StepResult* result) {
   if (last) {
     SPARKSTACK_ASSIGN_OR_RETURN(logits, logits_.SliceRows(0, batch.num_logits()));
   }
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed_us = [&start] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::steady_clock::now() - start)
+        .count();
+  };
   SPARKSTACK_RETURN_IF_ERROR(
       model_->Forward(batch, cache_, workspace_, hidden, last ? &logits : nullptr));
+  last_compute_us_ = elapsed_us();
   if (!last) {
     return world_->Send(hidden.data(), hidden.nbytes(), plan_.NextStageRank(rank_));
   }
   if (!is_sampler_) return absl::OkStatus();
   result->step_id = plan.step_id;
-  return SampleStep(host_, logits, *result);
+  SPARKSTACK_RETURN_IF_ERROR(SampleStep(host_, logits, *result));
+  last_compute_us_ = elapsed_us();
+  return absl::OkStatus();
 }
 
 absl::Status ModelRunner::SampleStep(const HostBatch& host, const Tensor& logits,
