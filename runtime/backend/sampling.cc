@@ -7,9 +7,8 @@
 namespace sparkstack {
 
 absl::Status ValidateSamplingParams(const SamplingParams& p) {
-  auto bad = [](std::string_view field, float value, std::string_view range) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " must be ", range, ", got ", value));
+  auto bad = [](const char* field, float value, const char* range) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must be ", range, ", got ", value));
   };
   if (!std::isfinite(p.temperature) || p.temperature < 0.0f) {
     return bad("temperature", p.temperature, "a finite number >= 0");

@@ -1,0 +1,50 @@
+#include "launcher/output_collector.h"
+
+namespace sparkstack::launcher {
+
+Engine::OutputCallback OutputCollector::CallbackFor(size_t index) {
+  {
+    absl::MutexLock lock(&mu_);
+    outputs_[index].submitted = std::chrono::steady_clock::now();
+  }
+  return [this, index](RequestOutput chunk) {
+    const auto now = std::chrono::steady_clock::now();
+    absl::MutexLock lock(&mu_);
+    CollectedOutput& out = outputs_[index];
+    out.token_ids.insert(out.token_ids.end(), chunk.token_ids.begin(), chunk.token_ids.end());
+    out.token_times.insert(out.token_times.end(), chunk.token_ids.size(), now);
+    out.text += chunk.text;
+    out.logprobs.insert(out.logprobs.end(), chunk.logprobs.begin(), chunk.logprobs.end());
+    if (!chunk.first_logits.empty()) out.first_logits = std::move(chunk.first_logits);
+    if (chunk.finished()) {
+      out.finish_reason = chunk.finish_reason;
+      out.error = chunk.error;
+      ++finished_;
+    }
+  };
+}
+
+std::string OutputCollector::WaitForText(size_t index, size_t offset, bool& finished) {
+  absl::MutexLock lock(&mu_);
+  const CollectedOutput& out = outputs_[index];
+  struct Waiting {
+    const CollectedOutput* out;
+    size_t offset;
+  } waiting{&out, offset};
+  mu_.Await(absl::Condition(
+      +[](Waiting* w) { return w->out->text.size() > w->offset || w->out->finished(); },
+      &waiting));
+  finished = out.finished();
+  return out.text.size() > offset ? out.text.substr(offset) : std::string();
+}
+
+void OutputCollector::WaitAll() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](OutputCollector* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+        return self->finished_ == self->outputs_.size();
+      },
+      this));
+}
+
+}  // namespace sparkstack::launcher
