@@ -7,9 +7,8 @@
 namespace sparkstack {
 
 absl::Status ValidateSamplingParams(const SamplingParams& p) {
-  auto bad = [](std::string_view field, float value, std::string_view range) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " must be ", range, ", got ", value));
+  auto bad = [](absl::string_view field, float value, absl::string_view range) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must be ", range, ", got ", value));
   };
   if (!std::isfinite(p.temperature) || p.temperature < 0.0f) {
     return bad("temperature", p.temperature, "a finite number >= 0");
@@ -27,10 +26,35 @@ absl::Status ValidateSamplingParams(const SamplingParams& p) {
     return bad("frequency_penalty", p.frequency_penalty, "in [-2, 2]");
   }
   if (p.logprobs < -1 || p.logprobs > kMaxTopLogprobs) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "logprobs must be in [0, ", kMaxTopLogprobs, "] (or absent), got ", p.logprobs));
+    return absl::InvalidArgumentError(absl::StrCat("logprobs must be in [0, ", kMaxTopLogprobs,
+                                                   "] (or absent), got ", p.logprobs));
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidateSamplingRow(const SamplingRow& row, int64_t vocab) {
+  if (absl::Status status = ValidateSamplingParams(row.params); !status.ok()) return status;
+  auto check = [vocab](absl::string_view name, std::span<const int32_t> ids) {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] < 0 || ids[i] >= vocab) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, "[", i, "] = ", ids[i], " is not a token id in [0, ", vocab, ")"));
+      }
+    }
+    return absl::OkStatus();
+  };
+  const SamplingParams& p = row.params;
+  if (p.repetition_penalty != 1.0f) {
+    if (absl::Status status = check("prompt_tokens", row.prompt_tokens); !status.ok()) {
+      return status;
+    }
+  }
+  if (p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f) {
+    if (absl::Status status = check("output_tokens", row.output_tokens); !status.ok()) {
+      return status;
+    }
+  }
+  return check("banned_tokens", row.banned_tokens);
 }
 
 }  // namespace sparkstack
