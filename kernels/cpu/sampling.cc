@@ -14,7 +14,6 @@ namespace {
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kMaxFloat = std::numeric_limits<float>::max();
 constexpr uint32_t kSeen = 0x80000000u;  // history_: id is in the prompt or the output
-constexpr int kLanes = 16;               // independent accumulators, so loops vectorize
 constexpr int64_t kBlock = 256;          // weights are summed per block (the draw walks blocks)
 
 // e^x for x <= 0 in float, branch-free so that loops over it vectorize: x = n ln2 + r with
@@ -53,33 +52,39 @@ inline float KeyLogit(uint64_t key) {
   return std::bit_cast<float>((ordered & 0x80000000u) != 0 ? (ordered & 0x7fffffffu) : ~ordered);
 }
 
-// The largest of v[0, n), and whether any is NaN or +inf.
+// The largest of v[0, n), and whether any is NaN or +inf. The maximum is taken over the floats'
+// bits mapped to integers of the same order (flipping the magnitude of negative ones), which
+// vectorizes where a float max reduction does not without -ffinite-math-only.
 struct ScanResult {
   float max;
   bool bad;
 };
 ScanResult Scan(const float* v, int64_t n) {
-  float lane_max[kLanes];
-  int32_t lane_bad[kLanes] = {};
-  std::fill(lane_max, lane_max + kLanes, -kInf);
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) {
-      const float x = v[i + j];
-      lane_bad[j] |= x < kInf ? 0 : 1;  // NaN and +inf
-      lane_max[j] = x > lane_max[j] ? x : lane_max[j];
-    }
+  auto ordered = [](int32_t bits) { return bits ^ ((bits >> 31) & 0x7fffffff); };
+  int32_t max = std::numeric_limits<int32_t>::min();
+  int32_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t key = ordered(std::bit_cast<int32_t>(v[i]));
+    max = key > max ? key : max;
+    bad |= v[i] < kInf ? 0 : 1;  // NaN and +inf
   }
-  for (; i < n; ++i) {
-    lane_bad[0] |= v[i] < kInf ? 0 : 1;
-    lane_max[0] = v[i] > lane_max[0] ? v[i] : lane_max[0];
+  return {std::bit_cast<float>(ordered(max)), bad != 0};
+}
+
+// The first i with v[i] == value (which must occur): whole blocks are tested with a vectorizable
+// reduction first, so only the block that holds it is searched one by one.
+int64_t FindFirst(const float* v, int64_t n, float value) {
+  constexpr int64_t kStep = 64;
+  int64_t begin = 0;
+  for (; begin + kStep <= n; begin += kStep) {
+    int32_t any = 0;
+    for (int64_t i = begin; i < begin + kStep; ++i) any |= v[i] == value ? 1 : 0;
+    if (any != 0) break;
   }
-  ScanResult result{-kInf, false};
-  for (int j = 0; j < kLanes; ++j) {
-    result.max = std::max(result.max, lane_max[j]);
-    result.bad = result.bad || lane_bad[j] != 0;
+  for (int64_t i = begin; i < n; ++i) {
+    if (v[i] == value) return i;
   }
-  return result;
+  return n;
 }
 
 absl::Status BadLogitError(const float* v, int64_t n) {
@@ -98,24 +103,27 @@ absl::Status NothingToChooseError() {
 // (block_sums[b], when kStore) and in total (the sum of the block sums, in order).
 template <bool kStore>
 double SumWeights(const float* v, int64_t n, float max, float t, float* w, double* block_sums) {
+  constexpr int kSumLanes = 8;
+  float local[kBlock];
+  const float inverse_t = 1.0f / t;  // a multiply is several times cheaper than a divide
   double total = 0.0;
-  float lane_w[kLanes];
   for (int64_t begin = 0; begin < n; begin += kBlock) {
-    const int64_t end = std::min(n, begin + kBlock);
-    double lane_sum[kLanes] = {};
-    int64_t i = begin;
-    for (; i + kLanes <= end; i += kLanes) {
-      for (int j = 0; j < kLanes; ++j) lane_w[j] = ExpNonPositive((v[i + j] - max) / t);
-      for (int j = 0; j < kLanes; ++j) lane_sum[j] += lane_w[j];
-      if constexpr (kStore) std::copy(lane_w, lane_w + kLanes, w + i);
+    const int64_t length = std::min(kBlock, n - begin);
+    float* out = kStore ? w + begin : local;
+    const float* in = v + begin;
+    if (inverse_t <= kMaxFloat) {
+      for (int64_t i = 0; i < length; ++i) out[i] = ExpNonPositive((in[i] - max) * inverse_t);
+    } else {  // t below 1 / FLT_MAX: only a division keeps (l - max) / t exact
+      for (int64_t i = 0; i < length; ++i) out[i] = ExpNonPositive((in[i] - max) / t);
     }
-    for (; i < end; ++i) {
-      const float x = ExpNonPositive((v[i] - max) / t);
-      lane_sum[0] += x;
-      if constexpr (kStore) w[i] = x;
+    double lanes[kSumLanes] = {};
+    int64_t i = 0;
+    for (; i + kSumLanes <= length; i += kSumLanes) {
+      for (int j = 0; j < kSumLanes; ++j) lanes[j] += out[i + j];
     }
+    for (; i < length; ++i) lanes[0] += out[i];
     double block = 0.0;
-    for (int j = 0; j < kLanes; ++j) block += lane_sum[j];
+    for (double lane : lanes) block += lane;
     if constexpr (kStore) block_sums[begin / kBlock] = block;
     total += block;
   }
@@ -280,7 +288,7 @@ absl::Status CpuSampler::SampleValidRow(const float* x, int64_t n, const Samplin
   if (trace != nullptr) *trace = {};
 
   if (p.temperature == 0.0f) {
-    out.token = static_cast<int32_t>(std::find(l, l + n, max) - l);
+    out.token = static_cast<int32_t>(FindFirst(l, n, max));
     if (trace != nullptr) *trace = {{out.token}, {1.0}};
   } else {
     out.token = Draw(l, n, max, p, uniform, trace);
