@@ -307,6 +307,13 @@ TEST(SamplingDistributionTest, TopPKeepsTheSmallestNucleus) {
                      Softmax(kLogits, 0.5, {1, 5}));
 }
 
+TEST(SamplingDistributionTest, TopPStopsWhenThePrecedingMassReachesTheLimit) {
+  // Two equal tokens and top_p 0.5: the second's preceding mass equals the limit exactly, so it
+  // is dropped (as vLLM's cumsum <= 1 - p mask drops it); ties put the lower id first.
+  ExpectDistribution({0.0f, 0.0f}, {.params = {.temperature = 1.0f, .top_p = 0.5f, .seed = 2}},
+                     {1.0, 0.0}, 1000);
+}
+
 TEST(SamplingDistributionTest, MinPDropsTokensBelowAFractionOfTheBest) {
   // p_i / p_max = e^(l_i - 3): id 3 .607, id 5 .905, id 0 .135, id 4 .0498.
   ExpectDistribution(kLogits, {.params = {.temperature = 1.0f, .min_p = 0.5f, .seed = 4}},
