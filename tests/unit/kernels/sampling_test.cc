@@ -90,7 +90,7 @@ struct PenaltyCase {
 
 TEST(SamplingTest, MatchesFloat64ReferenceForEveryParameterCombination) {
   std::mt19937 rng(2024);
-  const std::vector<int64_t> vocabs = {1, 2, 3, 7, 33, 100, 257, 1001, 4099};
+  const std::vector<int64_t> vocabs = {1, 2, 3, 7, 33, 100, 257, 1001};
   const std::vector<float> temperatures = {0.0f, 0.3f, 1.0f, 2.5f};
   const std::vector<int32_t> top_ks = {0, 1, 5, 50};
   const std::vector<float> top_ps = {1.0f, 0.9f, 0.5f};
@@ -208,30 +208,33 @@ TEST(SamplingTest, MatchesReferenceAtFullVocabularySize) {
   for (const Case& c : cases) {
     const std::vector<float> logits = RandomLogits(rng, kVocab, c.shape);
     const SamplingRow row{.params = c.params, .prompt_tokens = history, .output_tokens = history};
-    for (double u : {0.1234, 1.0 - 0x1.0p-53}) {
-      SCOPED_TRACE(::testing::Message()
-                   << "shape " << static_cast<int>(c.shape) << " T " << c.params.temperature
-                   << " k " << c.params.top_k << " p " << c.params.top_p << " u " << u);
-      auto want = SampleReference(logits, kVocab, row, u);
-      ASSERT_TRUE(want.ok()) << want.status();
-      SampledToken got;
-      SamplingTrace trace;
-      ASSERT_TRUE(sampler.SampleRow(logits, kVocab, row, u, got, &trace).ok());
-      if (want->margin >= 1e-5) {
-        EXPECT_EQ(got.token, want->token);
-      }
-      double worst = 0.0;
-      std::vector<double> probs(kVocab, 0.0);
-      for (size_t j = 0; j < trace.ids.size(); ++j) probs[trace.ids[j]] = trace.probs[j];
-      for (int64_t i = 0; i < kVocab; ++i) {
-        worst = std::max(worst, std::abs(probs[i] - want->probs[i]) / (1e-6 + want->probs[i]));
-      }
-      EXPECT_LT(worst, 1e-4);
-      if (c.params.logprobs >= 0) {
-        EXPECT_NEAR(got.logprob, want->logprobs[got.token], 1e-4);
-        for (int32_t j = 0; j < got.num_top; ++j) EXPECT_EQ(got.top[j].token, want->top[j]);
-      }
+    SCOPED_TRACE(::testing::Message()
+                 << "shape " << static_cast<int>(c.shape) << " T " << c.params.temperature << " k "
+                 << c.params.top_k << " p " << c.params.top_p);
+    auto want = SampleReference(logits, kVocab, row, 0.1234);
+    ASSERT_TRUE(want.ok()) << want.status();
+    SampledToken got;
+    SamplingTrace trace;
+    ASSERT_TRUE(sampler.SampleRow(logits, kVocab, row, 0.1234, got, &trace).ok());
+    if (want->margin >= 1e-5) {
+      EXPECT_EQ(got.token, want->token);
     }
+    double worst = 0.0;
+    std::vector<double> probs(kVocab, 0.0);
+    for (size_t j = 0; j < trace.ids.size(); ++j) probs[trace.ids[j]] = trace.probs[j];
+    for (int64_t i = 0; i < kVocab; ++i) {
+      worst = std::max(worst, std::abs(probs[i] - want->probs[i]) / (1e-6 + want->probs[i]));
+    }
+    EXPECT_LT(worst, 1e-5);
+    if (c.params.logprobs >= 0) {
+      EXPECT_NEAR(got.logprob, want->logprobs[got.token], 1e-5);
+      for (int32_t j = 0; j < got.num_top; ++j) EXPECT_EQ(got.top[j].token, want->top[j]);
+    }
+    // The largest uniform picks the last id that can be chosen (the draw walks ids upwards).
+    int32_t last = kVocab - 1;
+    while (want->probs[last] == 0.0) --last;
+    ASSERT_TRUE(sampler.SampleRow(logits, kVocab, row, 1.0 - 0x1.0p-53, got).ok());
+    EXPECT_EQ(got.token, last);
   }
 }
 
