@@ -107,8 +107,10 @@ class Backend {
   // out[r, :] = x[rows[r], :] for x [N, width], rows i32 [R], out [R, width].
   virtual absl::Status GatherRows(const Tensor& x, const Tensor& rows, Tensor& out) = 0;
 
-  // dst[:, column + j] = src[:, j] for src [rows, width], dst [rows, W], column + width <= W.
-  virtual absl::Status CopyIntoColumns(const Tensor& src, int64_t column, Tensor& dst) = 0;
+  // dst[:, dst_column + j] = src[:, src_column + j] for j < width; src and dst f32 2-D with the
+  // same number of rows, both column ranges inside their tensors.
+  virtual absl::Status CopyColumns(const Tensor& src, int64_t src_column, Tensor& dst,
+                                   int64_t dst_column, int64_t width) = 0;
 
   // Samples one token from each row of logits f32 [R, vocab] as rows[r] asks (sampling.h): ids >=
   // vocab_limit are never chosen. out[r] receives the token (and logprobs when asked); out and

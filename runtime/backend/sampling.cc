@@ -7,7 +7,7 @@
 namespace sparkstack {
 
 absl::Status ValidateSamplingParams(const SamplingParams& p) {
-  auto bad = [](absl::string_view field, float value, absl::string_view range) {
+  auto bad = [](const char* field, float value, const char* range) {
     return absl::InvalidArgumentError(absl::StrCat(field, " must be ", range, ", got ", value));
   };
   if (!std::isfinite(p.temperature) || p.temperature < 0.0f) {
@@ -26,15 +26,15 @@ absl::Status ValidateSamplingParams(const SamplingParams& p) {
     return bad("frequency_penalty", p.frequency_penalty, "in [-2, 2]");
   }
   if (p.logprobs < -1 || p.logprobs > kMaxTopLogprobs) {
-    return absl::InvalidArgumentError(absl::StrCat("logprobs must be in [0, ", kMaxTopLogprobs,
-                                                   "] (or absent), got ", p.logprobs));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "logprobs must be in [0, ", kMaxTopLogprobs, "] (or absent), got ", p.logprobs));
   }
   return absl::OkStatus();
 }
 
 absl::Status ValidateSamplingRow(const SamplingRow& row, int64_t vocab) {
   if (absl::Status status = ValidateSamplingParams(row.params); !status.ok()) return status;
-  auto check = [vocab](absl::string_view name, std::span<const int32_t> ids) {
+  auto check = [vocab](const char* name, std::span<const int32_t> ids) {
     for (size_t i = 0; i < ids.size(); ++i) {
       if (ids[i] < 0 || ids[i] >= vocab) {
         return absl::InvalidArgumentError(

@@ -26,7 +26,7 @@ absl::StatusOr<Tensor> Arena::Take(DType dtype, const Shape& shape) {
   const size_t bytes = Reserved(DTypeByteSize(dtype, NumElements(shape)));
   if (bytes > capacity_ - used_) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "workspace: ", DTypeName(dtype), ShapeToString(shape), " needs ", bytes, " bytes but ",
+        "workspace: ", std::string(DTypeName(dtype)), ShapeToString(shape), " needs ", bytes, " bytes but ",
         capacity_ - used_, " of ", capacity_, " are left; the step is larger than the workspace "
         "was sized for"));
   }

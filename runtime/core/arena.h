@@ -33,6 +33,8 @@ class Arena {
 
   // Frees every tensor taken so far (they must no longer be used).
   void Reset() { used_ = 0; }
+  // Frees the tensors taken since used() returned `mark` (scratch of one block of a layer).
+  void Rewind(size_t mark) { used_ = mark < used_ ? mark : used_; }
 
   size_t capacity() const { return capacity_; }
   size_t used() const { return used_; }

@@ -39,10 +39,23 @@ struct EngineOptions {
   int64_t kv_cache_bytes = 0;
   double kv_cache_memory_fraction = 0.5;
   bool enable_prefix_caching = true;
+  // Ids at or above this are never sampled: the tokenizer's vocabulary when it is smaller than
+  // the model's (checkpoints pad the embedding). 0: the model's vocabulary. Set by rank 0.
+  int64_t sampling_vocab_limit = 0;
+};
+
+// One rank's data-plane communicators: the world (every rank) and its tensor-parallel group.
+// Both null for a world of one.
+struct RankComms {
+  std::unique_ptr<Communicator> world;
+  std::unique_ptr<Communicator> tp_group;
 };
 
 nlohmann::json EngineOptionsToJson(const EngineOptions& options);
 absl::StatusOr<EngineOptions> EngineOptionsFromJson(const nlohmann::json& json);
+// Fills the defaults that depend on the model and the machine (max_model_len, threads) and checks
+// every field, naming it. Rank 0 resolves; the other ranks receive resolved options.
+absl::StatusOr<EngineOptions> ResolveEngineOptions(EngineOptions options);
 
 // Counters for /metrics and `bench`; a consistent snapshot taken between steps.
 struct EngineStats {
@@ -54,8 +67,12 @@ struct EngineStats {
   int64_t prefix_cache_hits = 0;     // of which found
   int64_t preemptions = 0;
   int64_t steps = 0;
-  int64_t prompt_tokens = 0;     // computed (not cached) prompt tokens, total
-  int64_t generated_tokens = 0;  // total
+  int64_t generated_tokens = 0;  // sampled tokens, total
+  // Time on rank 0's engine core thread, totals over all steps: every step's wall time, and the
+  // part of it spent in the model and the sampler. The rest is host overhead: scheduling, the
+  // step plan, batch building, output processing, detokenizing.
+  int64_t step_wall_us = 0;
+  int64_t compute_us = 0;
 };
 
 class Engine {
@@ -64,11 +81,10 @@ class Engine {
   // the chunk to another thread or queue it). The last call has output.finished().
   using OutputCallback = std::function<void(RequestOutput output)>;
 
-  // Loads rank 0's shard, agrees the KV cache size with the other ranks of `world` (null: a world
-  // of one), and starts the engine core thread. The other ranks must be in RunWorker.
+  // Loads rank 0's shard, agrees the KV cache size with the other ranks (comms empty: a world of
+  // one), and starts the engine core thread. The other ranks must be in RunWorker.
   static absl::StatusOr<std::unique_ptr<Engine>> Create(const EngineOptions& options,
-                                                        std::unique_ptr<Communicator> world =
-                                                            nullptr);
+                                                        RankComms comms = {});
   // Aborts every request, stops the workers, joins the engine core thread.
   ~Engine();
 
@@ -95,7 +111,7 @@ class Engine {
 
 // Ranks > 0: loads this rank's shard and executes rank 0's steps until rank 0 stops (OK) or
 // fails, or a peer dies (its error). Waits for work without a time limit while the group is idle.
-absl::Status RunWorker(const EngineOptions& options, std::unique_ptr<Communicator> world);
+absl::Status RunWorker(const EngineOptions& options, RankComms comms);
 
 }  // namespace sparkstack
 

@@ -20,7 +20,7 @@ absl::StatusOr<KvCache> AllocateKvCache(Backend& backend, const KvCacheSpec& spe
   const int64_t bytes = spec.BytesPerToken() * num_blocks * block_size;
   if (bytes > backend.AvailableMemory()) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "kv cache of ", num_blocks, " blocks needs ", bytes, " bytes; ", backend.name(),
+        "kv cache of ", num_blocks, " blocks needs ", bytes, " bytes; ", std::string(backend.name()),
         " has ", backend.AvailableMemory(), " available"));
   }
   KvCache cache;
