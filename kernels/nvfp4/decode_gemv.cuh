@@ -19,10 +19,10 @@
 #ifndef SPARKSTACK_KERNELS_NVFP4_DECODE_GEMV_CUH_
 #define SPARKSTACK_KERNELS_NVFP4_DECODE_GEMV_CUH_
 
-#include <cuda_bf16.h>
-
 #include <cstdint>
 
+#include "kernels/cuda/device.h"
+#include "kernels/cuda/global_memory.h"
 #include "kernels/nvfp4/dequant.cuh"
 #include "kernels/nvfp4/launch_config.h"
 
@@ -122,13 +122,15 @@ __global__ void __launch_bounds__(kDecodeThreads) DecodeGemvKernel(GemmArgs a) {
 #pragma unroll
       for (int r = 0; r < R; ++r) {
         if constexpr (kVec16) {
-          const uint4 q = valid ? LoadStream16(code_rows[r] + v * kVecBytes) : make_uint4(0, 0, 0, 0);
+          const uint4 q = valid ? cuda::LoadGlobalStreaming16(code_rows[r] + v * kVecBytes)
+                                : make_uint4(0, 0, 0, 0);
           words[u][r][0] = q.x;
           words[u][r][1] = q.y;
           words[u][r][2] = q.z;
           words[u][r][3] = q.w;
         } else {
-          const uint2 q = valid ? LoadStream8(code_rows[r] + v * kVecBytes) : make_uint2(0, 0);
+          const uint2 q =
+              valid ? cuda::LoadGlobalStreaming8(code_rows[r] + v * kVecBytes) : make_uint2(0, 0);
           words[u][r][0] = q.x;
           words[u][r][1] = q.y;
         }
@@ -155,7 +157,7 @@ __global__ void __launch_bounds__(kDecodeThreads) DecodeGemvKernel(GemmArgs a) {
       float scale[R][1];
 #pragma unroll
       for (int r = 0; r < R; ++r) {
-        const uint2 q = LoadStream8(code_rows[r] + nvec * 16);
+        const uint2 q = cuda::LoadGlobalStreaming8(code_rows[r] + nvec * 16);
         words[r][0] = q.x;
         words[r][1] = q.y;
         scale[r][0] = DecodeScaleTimes2m8(__ldg(scale_rows[r] + nvec * 2));
@@ -181,7 +183,9 @@ __global__ void __launch_bounds__(kDecodeThreads) DecodeGemvKernel(GemmArgs a) {
     for (int m = 0; m < MT; ++m) {
 #pragma unroll
       for (int r = 0; r < R; ++r) {
-        if (m < m_count && row0 + r < a.n) StoreOut(y + (m0 + m) * a.ldy + row0 + r, acc[m][r] * alpha);
+        if (m < m_count && row0 + r < a.n) {
+          StoreOut(y + (m0 + m) * a.ldy + row0 + r, acc[m][r] * alpha);
+        }
       }
     }
   }

@@ -7,11 +7,10 @@
 #ifndef SPARKSTACK_KERNELS_NVFP4_PREFILL_FP4_MMA_QUANT_H_
 #define SPARKSTACK_KERNELS_NVFP4_PREFILL_FP4_MMA_QUANT_H_
 
-#include <cuda_fp8.h>
-
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/cuda/numeric.h"
 #include "kernels/nvfp4/prefill_fp4_mma_layout.h"
 
 namespace sparkstack::kernels::nvfp4 {
@@ -27,7 +26,7 @@ SPARKSTACK_FP4MMA_HD float Fp4E4M3Magnitude(uint32_t b) {
 // the codes of v[0..7] and *hi those of v[8..15], value i in nibble i (lowest first), which is
 // the byte layout of the codes in memory (element 2i in the low nibble of byte i, little endian).
 SPARKSTACK_FP4MMA_HD uint32_t Fp4QuantizeBlock16(const float* v, float inv_scale, uint32_t* lo,
-                                                  uint32_t* hi) {
+                                                 uint32_t* hi) {
   float amax = 0.0f;
   for (int i = 0; i < 16; ++i) amax = fmaxf(amax, fabsf(v[i]));
   const uint32_t sb = __nv_cvt_float_to_fp8(inv_scale * amax / 6.0f, __NV_SATFINITE, __NV_E4M3);
