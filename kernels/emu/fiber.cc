@@ -16,7 +16,6 @@
 #endif
 
 #if defined(SPARKSTACK_EMU_ASAN)
-#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -60,12 +59,6 @@ FiberStack::FiberStack(size_t bytes) {
 }
 
 FiberStack::~FiberStack() { munmap(mapping_, mapping_size_); }
-
-void FiberStack::Reset() {
-#if defined(SPARKSTACK_EMU_ASAN)
-  ASAN_UNPOISON_MEMORY_REGION(base_, size_);
-#endif
-}
 
 Fiber::Fiber(FiberStack& stack, void (*entry)(void*), void* arg)
     : stack_(stack), entry_(entry), arg_(arg) {

@@ -27,9 +27,6 @@ class FiberStack {
 
   void* base() const { return base_; }
   size_t size() const { return size_; }
-  // Clears sanitizer state left on the stack by a fiber that was abandoned mid-run, so that the
-  // next fiber starts on a clean stack. A no-op without ASan.
-  void Reset();
 
  private:
   void* mapping_ = nullptr;

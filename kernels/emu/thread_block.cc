@@ -10,8 +10,9 @@
 namespace sparkstack::emu {
 namespace {
 
-// Room for Debug + ASan frames of the kernels; anonymous memory, touched pages only.
-constexpr size_t kStackBytes = 512 * 1024;
+// Enough for Debug + ASan frames of the kernels (a few KiB); small because ASan's swapcontext
+// interceptor clears the shadow of the whole target stack on every switch.
+constexpr size_t kStackBytes = 64 * 1024;
 constexpr uint32_t kFullMask = 0xffffffffu;
 
 enum class State { kRunnable, kAtBarrier, kInWarpCall, kExited, kFailed };
@@ -31,6 +32,10 @@ struct Warp {
   uint32_t exited = 0;
 };
 
+// Thrown at a fiber's suspension point when its block is abandoned after a failure: unwinding the
+// fiber's stack runs its destructors (no leaks, clean sanitizer state). Never leaves the fiber.
+struct Abandoned {};
+
 struct Block {
   Block(size_t dynamic_smem, size_t smem_limit) : smem(dynamic_smem, smem_limit) {}
   std::vector<Thread> threads;
@@ -42,6 +47,7 @@ struct Block {
   std::source_location barrier_site;
   std::vector<std::pair<void*, size_t>> releases;
   bool failed = false;
+  bool abandoning = false;
   BlockResult failure;
 };
 
@@ -116,9 +122,19 @@ void OnExit(Block& b, Thread& t) {
   if (b.barrier_arrived > 0 && b.barrier_arrived == b.live) CompleteBarrier(b);
 }
 
+// Suspends the current thread; throws Abandoned when the scheduler resumes it only to unwind it.
+void Suspend(Thread& t) {
+  t.fiber->Suspend();
+  if (g_block->abandoning) throw Abandoned{};
+}
+
 void ThreadMain(void* arg) {
-  (*g_block->body)();
-  OnExit(*g_block, *static_cast<Thread*>(arg));
+  if (g_block->abandoning) return;  // never started before its block failed
+  try {
+    (*g_block->body)();
+    OnExit(*g_block, *static_cast<Thread*>(arg));
+  } catch (const Abandoned&) {
+  }
 }
 
 std::string DescribeDeadlock(const Block& b) {
@@ -168,7 +184,7 @@ void FailKernel(cudaError_t error, const std::string& message) {
     g_block->failure = {error, DescribeCurrentThread() + ": " + message};
   }
   g_thread->state = State::kFailed;
-  g_thread->fiber->Suspend();  // never resumed: the scheduler abandons the block
+  Suspend(*g_thread);  // resumed only to unwind
   std::abort();
 }
 
@@ -188,7 +204,7 @@ void SyncThreads(const std::source_location& where) {
     return;
   }
   t.state = State::kAtBarrier;
-  t.fiber->Suspend();
+  Suspend(t);
 }
 
 void ReleaseSharedAtNextBarrier(const void* p, size_t bytes, const std::source_location& where) {
@@ -207,13 +223,13 @@ void WarpRendezvous(WarpCall& call) {
   Thread& t = Self();
   Warp& w = b.warps[t.ctx.warp];
   const uint32_t bit = 1u << t.ctx.lane;
-  const std::string where = std::string(call.what) + " at " + DescribeSite(call.where);
+  const auto where = [&call] { return std::string(call.what) + " at " + DescribeSite(call.where); };
   if ((call.mask & bit) == 0) {
-    FailKernel(cudaErrorLaunchFailure, where + ": lane " + std::to_string(t.ctx.lane) +
+    FailKernel(cudaErrorLaunchFailure, where() + ": lane " + std::to_string(t.ctx.lane) +
                                            " is not in the member mask " + Hex(call.mask));
   }
   if (call.aligned && (w.exists != kFullMask || w.exited != 0)) {
-    FailKernel(cudaErrorLaunchFailure, where + ": needs all 32 lanes of the warp, but lanes " +
+    FailKernel(cudaErrorLaunchFailure, where() + ": needs all 32 lanes of the warp, but lanes " +
                                            Hex(w.exited) + " exited and lanes " + Hex(~w.exists) +
                                            " do not exist");
   }
@@ -222,7 +238,7 @@ void WarpRendezvous(WarpCall& call) {
   } else if (std::strcmp(call.what, w.first->what) != 0 || !SameSite(call.where, w.first->where) ||
              call.mask != w.first->mask) {
     FailKernel(cudaErrorLaunchFailure,
-               where + " (mask " + Hex(call.mask) + ") while lanes " + Hex(w.arrived) +
+               where() + " (mask " + Hex(call.mask) + ") while lanes " + Hex(w.arrived) +
                    " of its warp wait in " + w.first->what + " at " + DescribeSite(w.first->where) +
                    " (mask " + Hex(w.first->mask) + "): divergent warp-collective operations");
   }
@@ -230,7 +246,7 @@ void WarpRendezvous(WarpCall& call) {
   w.arrived |= bit;
   if (TryCompleteWarp(b, t.ctx.warp)) return;
   t.state = State::kInWarpCall;
-  t.fiber->Suspend();
+  Suspend(t);
 }
 
 SharedMemory& BlockSharedMemory() {
@@ -286,15 +302,18 @@ BlockResult RunBlock(dim3 grid, dim3 block, uint3 block_idx, size_t dynamic_smem
       break;
     }
   }
-  g_block = nullptr;
   if (b.failed) {
-    for (int i = 0; i < n; ++i) {
-      if (!b.threads[static_cast<size_t>(i)].fiber->finished())
-        stacks[static_cast<size_t>(i)]->Reset();
+    // Unwind every unfinished fiber (Suspend throws), so that nothing is left on its stack.
+    b.abandoning = true;
+    for (Thread& t : b.threads) {
+      if (t.fiber->finished()) continue;
+      g_thread = &t;
+      t.fiber->Resume();
+      g_thread = nullptr;
     }
-    return b.failure;
   }
-  return {};
+  g_block = nullptr;
+  return b.failed ? b.failure : BlockResult{};
 }
 
 }  // namespace sparkstack::emu
