@@ -36,9 +36,9 @@ namespace sparkstack::kernels::nvfp4::detail {
 
 #if defined(SPARKSTACK_HAS_FP4_MMA)
 
-// Quantizes the 16 bf16 values at `src` (16-byte aligned) with S = 1 / input_scale
+// Quantizes the 16 bf16 values at `src` (16-byte aligned) with the static input_scale
 // (Fp4QuantizeBlock16); writes 8 code bytes to `codes` (8-byte aligned) and the scale byte.
-__device__ __forceinline__ void QuantizeActivationBlock(const __nv_bfloat16* src, float inv_scale,
+__device__ __forceinline__ void QuantizeActivationBlock(const __nv_bfloat16* src, float input_scale,
                                                         uint8_t* codes, uint8_t* scale) {
   uint4 raw[2];
   raw[0] = __ldg(reinterpret_cast<const uint4*>(src));
@@ -48,7 +48,7 @@ __device__ __forceinline__ void QuantizeActivationBlock(const __nv_bfloat16* src
 #pragma unroll
   for (int i = 0; i < 16; ++i) v[i] = __bfloat162float(h[i]);
   uint32_t lo, hi;
-  *scale = static_cast<uint8_t>(Fp4QuantizeBlock16(v, inv_scale, &lo, &hi));
+  *scale = static_cast<uint8_t>(Fp4QuantizeBlock16(v, input_scale, &lo, &hi));
   *reinterpret_cast<uint2*>(codes) = make_uint2(lo, hi);
 }
 
@@ -71,7 +71,6 @@ __global__ void __launch_bounds__(kFp4MmaThreads) PrefillFp4MmaKernel(GemmArgs a
   const int64_t m0 = int64_t{blockIdx.y} * kFp4MmaBM;
   const int64_t n0 = int64_t{blockIdx.x} * kFp4MmaBN;
   const int64_t k_blocks = a.k / kBlockSize;
-  const float inv_scale = 1.0f / a.input_scale;
   const auto* x = static_cast<const __nv_bfloat16*>(a.x);
 
   float acc[4][4][4];
@@ -98,7 +97,7 @@ __global__ void __launch_bounds__(kFp4MmaThreads) PrefillFp4MmaKernel(GemmArgs a
       uint8_t* a_codes = s_a_codes + row * kFp4MmaCodeRowBytes + blk * 8;
       uint8_t* a_scale = s_a_scales + row * kFp4MmaScaleRowBytes + blk;
       if (k_ok && m0 + row < a.m) {
-        QuantizeActivationBlock(x + (m0 + row) * a.ldx + (kb0 + blk) * kBlockSize, inv_scale,
+        QuantizeActivationBlock(x + (m0 + row) * a.ldx + (kb0 + blk) * kBlockSize, a.input_scale,
                                 a_codes, a_scale);
       } else {
         *reinterpret_cast<uint2*>(a_codes) = make_uint2(0, 0);

@@ -19,6 +19,8 @@
 #include "kernels/nvfp4/host_problem.h"
 #include "kernels/nvfp4/prefill_fp4_mma.h"
 #include "kernels/nvfp4/prefill_fp4_mma_layout.h"
+#include "kernels/nvfp4/prefill_fp4_mma_quant.h"
+#include "kernels/nvfp4/prefill_fp4_mma_reference.h"
 #include "kernels/nvfp4/prefill_gemm.h"
 #include "kernels/nvfp4/quantize.h"
 #include "kernels/nvfp4/selector.h"
@@ -183,6 +185,117 @@ TEST_F(Nvfp4EmulatedTest, PrefillGemmNeedsTheSharedMemoryOptIn) {
       LaunchPrefillGemm(a, /*large_tile=*/true, PrefillSmemBytes(kPrefillTileLarge) - 1, nullptr),
       cudaErrorInvalidValue);
   EXPECT_EQ(LaunchPrefillGemm(a, /*large_tile=*/true, kGb10MaxSmemPerBlock, nullptr), cudaSuccess);
+}
+
+TEST_F(Nvfp4EmulatedTest, Fp4MmaMatchesW4A4ReferenceOnTensorParallelViews) {
+  struct Case {
+    int64_t k0, k;
+  };
+  uint32_t seed = 300;
+  // k = 208: one 128-slice and a partial one (5 of 8 blocks); k = 96: a single partial slice.
+  for (const Case& c : {Case{48, 208}, Case{64, 96}}) {
+    const HostProblem full = FullProblem(/*m=*/130, seed++, /*ldw_pad=*/8, /*ldx_pad=*/8);
+    const View v{/*row0=*/5, c.k0, /*m=*/130, /*n=*/131, c.k};
+    const HostProblem slice = Slice(full, v);
+    const float input_scale = CalibratedInputScale(slice);
+    const std::vector<double> ref = ReferenceW4A4Gemm(slice, input_scale);
+    EXPECT_LE(RunView(Variant::kPrefillFp4Mma, full, v, ref, OutType::kF32, input_scale),
+              kF32Tolerance)
+        << "k0=" << c.k0 << " k=" << c.k;
+    EXPECT_LE(RunView(Variant::kPrefillFp4Mma, full, v, ref, OutType::kBF16, input_scale),
+              kBf16Tolerance)
+        << "k0=" << c.k0 << " k=" << c.k;
+  }
+}
+
+// Codes and scales of Fp4QuantizeBlock16 (the FP4 MMA GEMM's fused activation quantizer) that
+// differ from Nvfp4QuantizeActivationReference on x [m, k] (contiguous).
+struct QuantizerMismatches {
+  int64_t codes = 0, scales = 0;
+};
+QuantizerMismatches CompareFusedQuantizer(const std::vector<float>& x, int64_t m, int64_t k,
+                                          float input_scale) {
+  std::vector<uint8_t> ref_codes(static_cast<size_t>(m * k / 2));
+  std::vector<uint8_t> ref_scales(static_cast<size_t>(m * k / 16));
+  Nvfp4QuantizeActivationReference(x.data(), m, k, k, input_scale, ref_codes.data(), k / 2,
+                                   ref_scales.data(), k / 16);
+  QuantizerMismatches bad;
+  for (int64_t b = 0; b < m * k / 16; ++b) {
+    uint32_t lo = 0, hi = 0;
+    const uint32_t sb = Fp4QuantizeBlock16(&x[b * 16], input_scale, &lo, &hi);
+    bad.scales += sb != ref_scales[b];
+    for (int i = 0; i < 16; ++i) {
+      const uint32_t got = ((i < 8 ? lo : hi) >> (4 * (i % 8))) & 0xf;
+      const uint32_t want = (ref_codes[b * 8 + i / 2] >> (4 * (i % 2))) & 0xf;
+      bad.codes += got != want;
+    }
+  }
+  return bad;
+}
+
+// The defect this guards against: computing 1 / input_scale in float32 flipped 20 of the 19,040
+// codes of the self-check's problem below (its error 5.0e-3 against the 1e-3 tolerance).
+TEST_F(Nvfp4EmulatedTest, Fp4FusedQuantizerMatchesTheReferenceBitForBit) {
+  {
+    const HostProblem p = MakeRandomProblem(70, 37, 272, 1234u + 70, 8, 8);  // as SelfCheckVariant
+    std::vector<float> x(static_cast<size_t>(p.m * p.k));
+    for (int64_t i = 0; i < p.m; ++i) {
+      for (int64_t c = 0; c < p.k; ++c) x[i * p.k + c] = Bf16ToFloat(p.x[i * p.ldx + c]);
+    }
+    const QuantizerMismatches bad = CompareFusedQuantizer(x, p.m, p.k, CalibratedInputScale(p));
+    EXPECT_EQ(bad.codes, 0);
+    EXPECT_EQ(bad.scales, 0);
+  }
+  // bf16 rows whose block magnitudes span many binades (subnormal and saturated block scales),
+  // some blocks all zero, blocks made of exact e2m1 ties of their block scale, and NaN / infinite
+  // values, at calibrated scales (amax / 2688, and 4x smaller: saturated blocks) and at a power of
+  // two.
+  const int64_t m = 64, k = 1024;
+  std::mt19937 rng(21);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  std::uniform_real_distribution<float> binade(-12.0f, 6.0f);
+  std::vector<float> x(static_cast<size_t>(m * k));
+  const float kTies[] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f, 6.0f};
+  float amax = 0.0f;
+  for (int64_t b = 0; b < m * k / 16; ++b) {
+    const float magnitude = std::exp2(std::round(binade(rng)));
+    for (int i = 0; i < 16; ++i) {
+      float v = unit(rng) * magnitude;
+      if (b % 97 == 0) v = 0.0f;
+      if (b % 5 == 1) v = (i % 2 ? -1.0f : 1.0f) * kTies[i % 8] * magnitude / 6.0f;
+      x[b * 16 + i] = Bf16ToFloat(FloatToBf16(v));
+      amax = std::fmax(amax, std::fabs(x[b * 16 + i]));
+    }
+  }
+  for (const float input_scale : {amax / (6.0f * 448.0f), amax / (6.0f * 448.0f) * 0.25f,
+                                  std::exp2(std::round(std::log2(amax / 2688.0f)))}) {
+    const QuantizerMismatches bad = CompareFusedQuantizer(x, m, k, input_scale);
+    EXPECT_EQ(bad.codes, 0) << "input_scale " << input_scale;
+    EXPECT_EQ(bad.scales, 0) << "input_scale " << input_scale;
+  }
+  std::vector<float> special(16, 1.0f);
+  special[3] = NAN;
+  special[4] = -INFINITY;
+  special[5] = -0.0f;
+  special[6] = -1e-30f;  // rounds to zero, keeps its sign
+  const QuantizerMismatches bad = CompareFusedQuantizer(special, 1, 16, 1.0f / 2688.0f);
+  EXPECT_EQ(bad.codes, 0);
+  EXPECT_EQ(bad.scales, 0);
+}
+
+// The start-up self-check's own W4A4 problem (m = 70, n = 37, k = 272, calibrated input scale
+// amax / 2688): the variant must pass it, or a GB10 always falls back to W4A16.
+TEST_F(Nvfp4EmulatedTest, Fp4MmaPassesTheStartUpSelfCheck) {
+  auto device = QueryDeviceInfo(0);
+  ASSERT_TRUE(device.ok()) << device.status();
+  SelectOptions options;
+  options.enable_fp4_mma = true;
+  const absl::Status status =
+      SelfCheckVariant(Variant::kPrefillFp4Mma, GemmOp::kPrefill, *device, options);
+  EXPECT_TRUE(status.ok()) << status;
+  const auto chosen = SelectVerifiedVariant(GemmOp::kPrefill, *device, options);
+  ASSERT_TRUE(chosen.ok()) << chosen.status();
+  EXPECT_EQ(*chosen, Variant::kPrefillFp4Mma);
 }
 
 TEST_F(Nvfp4EmulatedTest, Fp4MmaIsRefusedOnDevicesWithoutIt) {

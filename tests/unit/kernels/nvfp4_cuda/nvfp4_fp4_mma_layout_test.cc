@@ -120,15 +120,6 @@ TEST(Fp4MmaLayout, SharedMemoryFitsGb10AndLoadsAreAlignedAndConflictFree) {
   }
 }
 
-TEST(Fp4MmaLayout, RoundE2M1MatchesTheReferenceEncoder) {
-  std::mt19937 rng(7);
-  std::uniform_real_distribution<float> dist(-7.0f, 7.0f);
-  std::vector<float> values = {0.0f,  -0.0f, 0.25f, -0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f,
-                               5.0f, -5.0f, 6.0f,  100.0f, -100.0f, 1e-30f, -1e-30f, NAN};
-  for (int i = 0; i < 100000; ++i) values.push_back(dist(rng));
-  for (float v : values) EXPECT_EQ(Fp4RoundE2M1(v), ToE2M1(v)) << v;
-}
-
 // The m16n8k64 block-scaled MMA as the PTX fragment description states it, written out
 // independently of the helpers: lane l = 4g + t; a0 row g k 8t.., a1 row g+8, a2 row g k 32+8t..,
 // a3 row g+8 k 32+8t..; b0 col g k 8t.., b1 col g k 32+8t..; d0,d1 row g cols 2t,2t+1; d2,d3
