@@ -23,7 +23,10 @@ cudaError_t LaunchKernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_
   return emu::Launch(reinterpret_cast<const void*>(kernel), grid, block, smem_bytes,
                      [&] { kernel(args...); });
 #else
-  kernel<<<grid, block, smem_bytes, stream> > >(args...);
+  // clang-format does not know this header as CUDA and would split the chevrons.
+  // clang-format off
+  kernel<<<grid, block, smem_bytes, stream>>>(args...);
+  // clang-format on
   return cudaGetLastError();
 #endif
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/emu/fiber.h"
+#include "kernels/emu/shared_memory.h"
 #include "kernels/emu/thread_block.h"
 
 namespace sparkstack::emu {
@@ -187,6 +188,8 @@ cudaError_t cudaMalloc(void** pointer, size_t bytes) {
   if (pointer == nullptr) return Record(cudaErrorInvalidValue);
   void* p = operator new(bytes, sparkstack::emu::kAllocationAlignment, std::nothrow);
   if (p == nullptr) return Record(cudaErrorMemoryAllocation);
+  // Device memory is not initialized: poisoned, a kernel reading what nobody wrote fails its test.
+  sparkstack::emu::SharedMemory::Poison(p, bytes);
   auto& g = State();
   std::lock_guard<std::mutex> lock(g.mu);
   g.allocations.insert(p);

@@ -1,6 +1,6 @@
 // The subset of the CUDA runtime API that launchers, the NVFP4 self-check and tests call, for the
-// host emulation: "device" memory is host memory (cudaMalloc is an aligned allocation, cudaMemcpy a
-// memcpy), streams are ignored and every launch runs to completion before it returns (blocks in
+// host emulation: "device" memory is host memory (cudaMalloc is an aligned allocation filled with
+// the poison pattern of shared_memory.h, cudaMemcpy a memcpy), streams are ignored and every launch runs to completion before it returns (blocks in
 // order, each block's threads as fibers: thread_block.h). Launch checks mirror the device's:
 // block and grid limits, and dynamic shared memory above 48 KiB only after cudaFuncSetAttribute
 // raised the kernel's limit, never above the emulated device's opt-in maximum. A kernel that fails

@@ -158,8 +158,6 @@ std::string DescribeDeadlock(const Block& b) {
 
 const ThreadContext& CurrentThread() { return Self().ctx; }
 
-bool InKernel() { return g_thread != nullptr; }
-
 std::string DescribeSite(const std::source_location& where) {
   const char* file = where.file_name();
   const char* slash = std::strrchr(file, '/');

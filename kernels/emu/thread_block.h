@@ -48,8 +48,6 @@ struct ThreadContext {
 
 // The emulated thread running now. Aborts when called outside an emulated kernel.
 const ThreadContext& CurrentThread();
-// Whether the calling code runs inside an emulated kernel.
-bool InKernel();
 
 // __syncthreads() of the current thread.
 void SyncThreads(const std::source_location& where);

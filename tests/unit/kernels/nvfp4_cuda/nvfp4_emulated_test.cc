@@ -77,21 +77,12 @@ double RunView(Variant variant, const HostProblem& full, const View& v,
   const int64_t col0 = 3, ldy = v.n + 11;
   const size_t elem = out_type == OutType::kF32 ? 4 : 2;
   std::vector<uint8_t> y(static_cast<size_t>(v.m * ldy) * elem + 64, 0xff);
-  GemmArgs a;
-  a.x = full.x.data() + v.k0;
-  a.ldx = full.ldx;
-  a.codes = full.codes.data() + v.row0 * full.ldw + v.k0 / 2;
-  a.ldw = full.ldw;
-  a.scales = full.scales.data() + v.row0 * full.lds + v.k0 / 16;
-  a.lds = full.lds;
-  a.global_scale = full.global_scale;
-  a.y = y.data() + col0 * elem;
-  a.ldy = ldy;
-  a.out_type = out_type;
+  GemmArgs a = ArgsFor(full, full.x.data() + v.k0, full.codes.data() + v.row0 * full.ldw + v.k0 / 2,
+                       full.scales.data() + v.row0 * full.lds + v.k0 / 16, y.data() + col0 * elem,
+                       ldy, out_type, input_scale);
   a.m = v.m;
   a.n = v.n;
   a.k = v.k;
-  a.input_scale = input_scale;
   const int err = LaunchGemm(variant, a, kGb10MaxSmemPerBlock, nullptr);
   EXPECT_EQ(err, cudaSuccess) << VariantName(variant) << ": "
                               << cudaGetErrorName(static_cast<cudaError_t>(err)) << " "
