@@ -78,8 +78,11 @@ __device__ __forceinline__ void DecodeAccumulateVector(const uint32_t (&words)[R
   }
 }
 
+// Min. 1 block per SM: with only the thread count ptxas capped some instances at 72-128 registers
+// and spilled (sm_90, sm_121a); one warp's 2 x R loads of 16 bytes per lane in flight keep the
+// memory system busy at low occupancy, so registers are worth more than resident blocks here.
 template <int MT, bool kVec16, typename OutT>
-__global__ void __launch_bounds__(kDecodeThreads) DecodeGemvKernel(GemmArgs a) {
+__global__ void __launch_bounds__(kDecodeThreads, 1) DecodeGemvKernel(GemmArgs a) {
   constexpr int R = kDecodeRowsPerWarp;
   constexpr int NW = kVec16 ? 4 : 2;
   constexpr int kVecBytes = 4 * NW;

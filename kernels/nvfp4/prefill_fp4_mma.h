@@ -11,8 +11,12 @@
 // accumulator mapping. A result off by a constant factor points at alpha or the e4m3 scale decode.
 //
 // Performance: single-buffered (global loads and the activation quantization are not overlapped
-// with the MMAs; two blocks per SM at 128 registers and 22.5 KiB of shared memory hide part of
-// it). Not measured. A cp.async double buffer for the weights is the obvious next step.
+// with the MMAs). Not measured. Since the exact activation quantizer (prefill_fp4_mma_quant.h) the
+// kernel needs 130 registers on sm_121a (ptxas check), so one 256-thread block per SM where 128
+// registers gave two, which hid part of the staging; forcing two blocks (__launch_bounds__ min 2)
+// spills 20 bytes. The larger cost is structural: every block along n quantizes the same
+// activation tile again. Quantizing each activation row tile once (a pass before the GEMM, or
+// shared across the n blocks) and a cp.async double buffer for the weights are the next steps.
 #ifndef SPARKSTACK_KERNELS_NVFP4_PREFILL_FP4_MMA_H_
 #define SPARKSTACK_KERNELS_NVFP4_PREFILL_FP4_MMA_H_
 
