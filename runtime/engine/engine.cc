@@ -15,6 +15,7 @@
 #include "runtime/engine/model_runner.h"
 #include "runtime/engine/request_tracker.h"
 #include "runtime/engine/scheduler.h"
+#include "runtime/engine/stop_checker.h"
 #include "runtime/engine/step_transport.h"
 #include "runtime/tokenizer/tokenizer.h"
 
@@ -56,6 +57,15 @@ std::vector<int32_t> EosIds(const ModelConfig& config, const tokenizer::Tokenize
   return ids;
 }
 
+// The ids a request must not sample before min_tokens: its stop ids, and EOS unless ignored.
+std::vector<int32_t> MinTokensBans(const Request& request, std::span<const int32_t> eos_ids) {
+  std::vector<int32_t> banned = request.stopping.stop_token_ids;
+  if (!request.stopping.ignore_eos) banned.insert(banned.end(), eos_ids.begin(), eos_ids.end());
+  std::sort(banned.begin(), banned.end());
+  banned.erase(std::unique(banned.begin(), banned.end()), banned.end());
+  return banned;
+}
+
 }  // namespace
 
 absl::Status ValidateRequest(const Request& r, const ModelConfig& config,
@@ -69,13 +79,7 @@ absl::Status ValidateRequest(const Request& r, const ModelConfig& config,
     }
   }
   const StoppingParams& s = r.stopping;
-  if (s.max_tokens < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("max_tokens must be >= 0, got ", s.max_tokens));
-  }
-  if (s.min_tokens < 0 || s.min_tokens > s.max_tokens) {
-    return absl::InvalidArgumentError(absl::StrCat("min_tokens must be in [0, max_tokens = ",
-                                                   s.max_tokens, "], got ", s.min_tokens));
-  }
+  SPARKSTACK_RETURN_IF_ERROR(ValidateStoppingParams(s));
   const int64_t total = std::ssize(r.prompt_ids) + std::max<int64_t>(s.max_tokens, 1);
   if (total > options.max_model_len) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -87,8 +91,8 @@ absl::Status ValidateRequest(const Request& r, const ModelConfig& config,
     return absl::InvalidArgumentError(
         absl::StrCat("detokenizing needs a tokenizer.json in ", options.model_dir));
   }
-  if (!s.stop_strings.empty()) {
-    return absl::UnimplementedError("stop strings are not supported yet");
+  if (!s.stop_strings.empty() && !r.detokenize) {
+    return absl::InvalidArgumentError("stop strings are matched on the text: enable detokenize");
   }
   return absl::OkStatus();
 }
@@ -194,8 +198,11 @@ StepPlan Engine::Impl::BuildPlan(const SchedulerOutput& step) {
     sent = std::ssize(tokens);
     const RequestTracker& tracker = *requests.at(s.id);
     if (s.is_new) {
+      const Request& request = tracker.request();
       p.num_prompt_tokens = scheduler->num_prompt_tokens(s.id);
-      p.sampling = tracker.request().sampling;
+      p.sampling = request.sampling;
+      p.min_tokens = request.stopping.min_tokens;
+      if (p.min_tokens > 0) p.banned_until_min_tokens = MinTokensBans(request, eos_ids);
     }
     p.return_logits =
         s.samples && tracker.num_outputs() == 0 && tracker.request().return_first_logits;
