@@ -70,9 +70,12 @@ struct EngineStats {
   int64_t generated_tokens = 0;  // sampled tokens, total
   // Time on rank 0's engine core thread, totals over all steps: every step's wall time, and the
   // part of it spent in the model and the sampler. The rest is host overhead: scheduling, the
-  // step plan, batch building, output processing, detokenizing.
+  // step plan, batch building, output processing, detokenizing. The same split in the thread's
+  // CPU time, which other processes on a loaded machine do not inflate.
   int64_t step_wall_us = 0;
   int64_t compute_us = 0;
+  int64_t step_cpu_us = 0;
+  int64_t compute_cpu_us = 0;
 };
 
 class Engine {
