@@ -39,8 +39,9 @@ struct EngineOptions {
   int64_t kv_cache_bytes = 0;
   double kv_cache_memory_fraction = 0.5;
   bool enable_prefix_caching = true;
-  // Ids at or above this are never sampled: the tokenizer's vocabulary when it is smaller than
-  // the model's (checkpoints pad the embedding). 0: the model's vocabulary. Set by rank 0.
+  // Ids at or above this are never sampled. 0 (resolved by ResolveEngineOptions): the
+  // tokenizer's vocabulary when it is smaller than the model's (checkpoints pad the embedding),
+  // else the model's.
   int64_t sampling_vocab_limit = 0;
 };
 
