@@ -38,13 +38,15 @@ std::string OutputCollector::WaitForText(size_t index, size_t offset, bool& fini
   return out.text.size() > offset ? out.text.substr(offset) : std::string();
 }
 
-void OutputCollector::WaitAll() {
+void OutputCollector::WaitAll() { WaitFinished(outputs_.size()); }
+
+void OutputCollector::WaitFinished(size_t count) {
   absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(
-      +[](OutputCollector* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
-        return self->finished_ == self->outputs_.size();
-      },
-      this));
+  struct Waiting {
+    const size_t* finished;
+    size_t count;
+  } waiting{&finished_, count};
+  mu_.Await(absl::Condition(+[](Waiting* w) { return *w->finished >= w->count; }, &waiting));
 }
 
 }  // namespace sparkstack::launcher

@@ -37,6 +37,8 @@ class OutputCollector {
   std::string WaitForText(size_t index, size_t offset, bool& finished);
   // Waits until every request has finished.
   void WaitAll();
+  // Waits until at least `count` requests have finished.
+  void WaitFinished(size_t count);
   // The results (after WaitAll).
   const std::vector<CollectedOutput>& outputs() const { return outputs_; }
 

@@ -1,6 +1,8 @@
 #include "runtime/engine/model_runner.h"
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/backend/cpu/cpu_backend.h"
@@ -21,6 +23,12 @@ absl::StatusOr<Tensor> Prefix(const Tensor& buffer, int64_t count) {
 }
 
 }  // namespace
+
+int64_t ThreadCpuMicros() {
+  timespec now;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return int64_t{now.tv_sec} * 1000000 + now.tv_nsec / 1000;
+}
 
 absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(const EngineOptions& options,
                                                                   RankComms& comms) {
@@ -55,7 +63,8 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(const EngineOpt
                              .max_seqs = max_seqs,
                              .max_logit_rows = max_seqs};
   SPARKSTACK_ASSIGN_OR_RETURN(Tensor workspace,
-                              backend.Allocate(DType::kU8, {r->model_->WorkspaceBytes(limits)}));
+                              backend.Allocate(DType::kU8, {static_cast<int64_t>(Arena::BufferBytes(
+                                                               r->model_->WorkspaceBytes(limits)))}));
   r->workspace_ = Arena(std::move(workspace));
   r->max_blocks_per_seq_ = (options.max_model_len + kKvBlockSize - 1) / kKvBlockSize;
   SPARKSTACK_ASSIGN_OR_RETURN(r->token_ids_, AllocateIndices(backend, max_tokens));
@@ -153,14 +162,25 @@ absl::Status ModelRunner::Execute(const StepPlan& plan, StepResult* result) {
   if (last) {
     SPARKSTACK_ASSIGN_OR_RETURN(logits, logits_.SliceRows(0, batch.num_logits()));
   }
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t start_cpu = ThreadCpuMicros();
+  auto measure = [&] {
+    last_compute_us_ = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+    last_compute_cpu_us_ = ThreadCpuMicros() - start_cpu;
+  };
   SPARKSTACK_RETURN_IF_ERROR(
       model_->Forward(batch, cache_, workspace_, hidden, last ? &logits : nullptr));
+  measure();
   if (!last) {
     return world_->Send(hidden.data(), hidden.nbytes(), plan_.NextStageRank(rank_));
   }
   if (!is_sampler_) return absl::OkStatus();
   result->step_id = plan.step_id;
-  return SampleStep(host_, logits, *result);
+  SPARKSTACK_RETURN_IF_ERROR(SampleStep(host_, logits, *result));
+  measure();
+  return absl::OkStatus();
 }
 
 absl::Status ModelRunner::SampleStep(const HostBatch& host, const Tensor& logits,

@@ -26,6 +26,9 @@
 
 namespace sparkstack {
 
+// CPU time this thread has used, in microseconds.
+int64_t ThreadCpuMicros();
+
 class ModelRunner {
  public:
   // Loads this rank's shard of options.model_dir (options already resolved: max_model_len set).
@@ -43,6 +46,11 @@ class ModelRunner {
   absl::Status Execute(const StepPlan& plan, StepResult* result);
 
   bool is_sampler() const { return is_sampler_; }
+  // Microseconds the last Execute spent in the model and the sampler (not in plan handling,
+  // batch building or communication).
+  int64_t last_compute_us() const { return last_compute_us_; }
+  // The same in this thread's CPU time.
+  int64_t last_compute_cpu_us() const { return last_compute_cpu_us_; }
   int sampler_rank() const { return plan_.RankOf(plan_.pp - 1, 0); }
   const Model& model() const { return *model_; }
   const StepPlanLimits& plan_limits() const { return plan_limits_; }
@@ -68,6 +76,8 @@ class ModelRunner {
   BatchState state_{{}};
   HostBatch host_;
   std::vector<SampledToken> samples_;
+  int64_t last_compute_us_ = 0;
+  int64_t last_compute_cpu_us_ = 0;
 
   // Device buffers, sized for the largest step; each step uses prefixes of them.
   Tensor token_ids_, positions_, slot_mapping_, query_start_, seq_lens_, block_table_;
