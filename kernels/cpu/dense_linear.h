@@ -1,4 +1,6 @@
 // y[M, N] = x[M, K] · W^T for a row-major dense W [N, K] in f32, f16 or bf16; f32 accumulation.
+// A plain loop for weights nobody packed (MoE expert slices); the CPU backend's Linear uses the
+// packed GEMM of packed_dense.h.
 #ifndef SPARKSTACK_KERNELS_CPU_DENSE_LINEAR_H_
 #define SPARKSTACK_KERNELS_CPU_DENSE_LINEAR_H_
 

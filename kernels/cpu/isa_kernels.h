@@ -57,6 +57,10 @@ struct AttentionArgs {
   float* out = nullptr;  // [T, heads, v_head_dim]
 };
 
+// Rows of x a GEMM task works on at a time when there are many (a prefill): the block's rows are
+// packed per K block and reused by every column group of the task.
+inline constexpr int64_t kGemmRowBlock = 192;
+
 // Rows (query token x query head pairs) one attention tile may hold: its online-softmax state
 // lives on the stack.
 inline constexpr int64_t kAttentionTileRows = 64;

@@ -11,9 +11,8 @@ namespace {
 
 constexpr int64_t kGroup = kPackedGroupColumns;
 
-// Row blocks of a prefill: a multiple of every ISA's tile height (6 and 4), small enough that the
-// block's rows of x stay in L2 while a group streams past them.
-constexpr int64_t kRowBlock = 96;
+// Row blocks of a prefill's tasks: the kernels' row chunk (a multiple of every tile height).
+constexpr int64_t kRowBlock = kGemmRowBlock;
 
 // Below this many multiply-adds one thread is cheaper than a fork-join.
 constexpr int64_t kParallelWork = int64_t{1} << 16;

@@ -101,7 +101,8 @@ TEST(PackedDenseTest, EveryIsaEqualsTheFmaChainAtOddSizes) {
                                                                              {13, 100, 300},
                                                                              {31, 131, 129},
                                                                              {97, 67, 200},
-                                                                             {200, 30, 45}}) {
+                                                                             {200, 30, 45},
+                                                                             {389, 21, 150}}) {
       const Problem p = MakeProblem(rng, m, n, k, dtype);
       const auto packed = Pack(p, pool);
       for (CpuIsa isa : SupportedIsas()) {
