@@ -1,0 +1,147 @@
+// `sparkstack serve`: the head. Brings up the cluster (runtime/control: local or remote node
+// agents, the coordinator, rank 0 on this process), then runs the API servers (runtime/serving)
+// until SIGINT/SIGTERM. This file only parses flags and calls those two entry points.
+//
+// Ownership: the flag parsing and the cluster bring-up belong to the control plane; the API
+// servers' flags (--host, --port, --grpc-port, --served-model-name, --api-key-file) are parsed
+// here and handed to runtime/serving unchanged.
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "launcher/command_registry.h"
+#include "launcher/control_flags.h"
+#include "runtime/control/data_plane_probe.h"
+#include "runtime/control/engine_adapter.h"
+#include "runtime/control/serve_cluster.h"
+#include "runtime/core/status_macros.h"
+
+namespace sparkstack::launcher {
+namespace {
+
+struct ServeFlags {
+  // Cluster (control plane).
+  std::string model;
+  std::string node_model;
+  int tp = 1;
+  int pp = 1;
+  std::string nodes;
+  bool local_ranks = false;
+  control::AuthOptions auth;
+  double kv_cache_gib = 0;
+  int threads = 0;
+  bool probe = false;
+  int heartbeat_ms = 1000;
+  int heartbeat_timeout_ms = 3000;
+  int load_timeout_s = 1800;
+  // API servers (runtime/serving).
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  int grpc_port = 50051;
+  std::string served_model_name;
+  std::string api_key_file;
+};
+
+absl::StatusOr<control::ServeClusterOptions> ClusterOptions(const ServeFlags& f) {
+  control::ServeClusterOptions options;
+  options.kind = f.probe ? control::WorkerKind::kDataPlaneProbe : control::WorkerKind::kModel;
+  if (!f.probe && f.model.empty()) {
+    return absl::InvalidArgumentError("--model DIR is required (or --probe for a cluster check)");
+  }
+  options.model_dir = f.model;
+  options.node_model_dir = f.node_model;
+  options.tp = f.tp;
+  options.pp = f.pp;
+  if (!f.nodes.empty()) {
+    for (absl::string_view node : absl::StrSplit(f.nodes, ',')) {
+      options.nodes.emplace_back(node);
+    }
+  }
+  options.local_ranks = f.local_ranks;
+  options.auth = f.auth;
+  options.kv_cache_bytes = static_cast<uint64_t>(f.kv_cache_gib * 1073741824.0);
+  options.threads = f.threads;
+  options.heartbeat_interval = std::chrono::milliseconds(f.heartbeat_ms);
+  options.heartbeat_timeout = std::chrono::milliseconds(f.heartbeat_timeout_ms);
+  options.load_timeout = std::chrono::seconds(f.load_timeout_s);
+  if (f.probe && !f.local_ranks && f.tp * f.pp == 1) {
+    options.tp = static_cast<int>(options.nodes.size()) + 1;  // the probe spans every node
+  }
+  return options;
+}
+
+absl::Status Run(const ServeFlags& f) {
+  BlockTerminationSignals();
+  SPARKSTACK_ASSIGN_OR_RETURN(control::ServeClusterOptions options, ClusterOptions(f));
+  // Rank 0 of the group. INTERIM: EngineHeadRank hosts today's ClusterRank until the engine of
+  // issue 9 lands (see runtime/control/engine_adapter.h).
+  std::unique_ptr<control::HeadRank> head;
+  if (f.probe) {
+    head = std::make_unique<control::DataPlaneProbeHead>();
+  } else {
+    head = std::make_unique<control::EngineHeadRank>();
+  }
+  SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<control::ServeCluster> cluster,
+                              control::ServeCluster::Start(std::move(options), head.get()));
+  std::cerr << "sparkstack serve: cluster " << cluster->coordinator().Health().Summary()
+            << std::endl;
+  cluster->coordinator().AddObserver([](const control::ClusterHealth& health) {
+    std::cerr << "sparkstack serve: cluster " << health.Summary() << std::endl;
+  });
+
+  // API servers (runtime/serving) start here, given f.host, f.port, f.grpc_port,
+  // f.served_model_name (default: the model directory's name), f.api_key_file, the engine on
+  // rank 0 and cluster->coordinator() for /health, admission and failure notifications.
+
+  const int signal = WaitForTerminationSignal([] { return false; });
+  std::cerr << "sparkstack serve: signal " << signal << ", shutting down" << std::endl;
+  cluster->Shutdown();
+  return absl::OkStatus();
+}
+
+void SetupServeCommand(CLI::App& root) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* cmd =
+      root.add_subcommand("serve", "Serve a model across this machine (rank 0) and node agents");
+  cmd->add_option("--model", flags->model, "model directory on this machine");
+  cmd->add_option("--node-model-dir", flags->node_model,
+                  "the model directory on the nodes (default: the same path as --model)");
+  cmd->add_option("--tp", flags->tp, "tensor-parallel ranks")->check(CLI::PositiveNumber);
+  cmd->add_option("--pp", flags->pp, "pipeline-parallel stages")->check(CLI::PositiveNumber);
+  cmd->add_option("--nodes", flags->nodes,
+                  "node agents HOST:PORT,... hosting ranks 1, 2, ... (this process is rank 0)");
+  cmd->add_flag("--local-ranks", flags->local_ranks,
+                "start the other tp x pp - 1 ranks as node agents on this machine");
+  AddControlAuthFlags(*cmd, flags->auth);
+  cmd->add_option("--kv-cache-gib", flags->kv_cache_gib,
+                  "KV cache budget per rank in GiB (0: the engine decides)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", flags->threads, "CPU threads per rank (0: the engine decides)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--probe", flags->probe,
+                "form the cluster with a data-plane check (an all-reduce on every rank) instead "
+                "of a model");
+  cmd->add_option("--heartbeat-ms", flags->heartbeat_ms, "control-plane heartbeat interval")
+      ->check(CLI::Range(50, 60000));
+  cmd->add_option("--heartbeat-timeout-ms", flags->heartbeat_timeout_ms,
+                  "a node silent this long is lost")
+      ->check(CLI::Range(50, 60000));
+  cmd->add_option("--load-timeout", flags->load_timeout_s, "seconds for the group to form")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--host", flags->host, "address of the HTTP and gRPC API servers");
+  cmd->add_option("--port", flags->port, "OpenAI-compatible HTTP port");
+  cmd->add_option("--grpc-port", flags->grpc_port, "gRPC sparkstack.v1.Inference port");
+  cmd->add_option("--served-model-name", flags->served_model_name,
+                  "model name in the APIs (default: the model directory's name)");
+  cmd->add_option("--api-key-file", flags->api_key_file,
+                  "clients must send this key (Authorization: Bearer KEY)");
+  cmd->callback([flags] { FinishCommand(Run(*flags)); });
+}
+
+}  // namespace
+
+SPARKSTACK_REGISTER_COMMAND(SetupServeCommand);
+
+}  // namespace sparkstack::launcher
