@@ -33,6 +33,7 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kWatchTick{20};
 constexpr std::chrono::milliseconds kMaxRetryInterval{30000};
 constexpr std::chrono::milliseconds kDrainTimeout{5000};
+constexpr std::chrono::milliseconds kHeldGrace{2000};
 
 std::string RandomClusterId() {
   std::random_device device;
@@ -379,6 +380,14 @@ struct Coordinator::Impl {
       absl::Status problem;
       absl::StatusOr<pb::HelloReply> hello =
           CallHello(channels[rank - 1], *auth, name, options.connect_timeout);
+      // A node whose previous cluster just let go may not have ended that session yet: give it
+      // a moment before calling it held.
+      const auto grace = Clock::now() + std::min(options.connect_timeout, kHeldGrace);
+      while (hello.ok() && !hello->held_by().empty() && hello->held_by() != cluster_id &&
+             Clock::now() < grace) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        hello = CallHello(channels[rank - 1], *auth, name, options.connect_timeout);
+      }
       absl::StatusOr<NodeCapabilities> caps =
           hello.ok() ? FromProto(hello->capabilities()) : hello.status();
       std::lock_guard<std::mutex> lock(mu);
