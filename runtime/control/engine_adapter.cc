@@ -10,6 +10,8 @@ namespace sparkstack::control {
 namespace {
 
 constexpr std::chrono::milliseconds kRendezvousTimeout{60000};
+// Well inside the followers' 10 s communicator timeout.
+constexpr std::chrono::milliseconds kKeepAliveInterval{3000};
 
 }  // namespace
 
@@ -40,7 +42,7 @@ absl::Status RunEngineWorkerRank(const LoadPlan& plan, Bootstrap& bootstrap,
 }
 
 EngineHeadRank::EngineHeadRank() = default;
-EngineHeadRank::~EngineHeadRank() = default;
+EngineHeadRank::~EngineHeadRank() { Stop(absl::CancelledError("rank 0 is being destroyed")); }
 
 absl::Status EngineHeadRank::Start(const LoadPlan& plan, Bootstrap& bootstrap,
                                    const std::atomic<bool>& cancel) {
@@ -57,12 +59,39 @@ absl::Status EngineHeadRank::Start(const LoadPlan& plan, Bootstrap& bootstrap,
                             .timeout = kRendezvousTimeout};
   SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<ClusterRank> rank,
                               ClusterRank::Join(options, &job, &listener));
-  std::lock_guard<std::mutex> lock(mu_);
-  rank_ = std::move(rank);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    rank_ = std::move(rank);
+    last_step_ = std::chrono::steady_clock::now();
+    stopping_ = false;
+  }
+  if (plan.world_size > 1) keepalive_ = std::thread([this] { KeepFollowersAlive(); });
   return absl::OkStatus();
 }
 
+void EngineHeadRank::KeepFollowersAlive() {
+  const std::vector<std::vector<int32_t>> one_token = {{0}};
+  GenerationOptions prefill_only;
+  prefill_only.max_tokens = 0;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    if (cv_.wait_until(lock, last_step_ + kKeepAliveInterval, [&] { return stopping_; })) return;
+    if (rank_ == nullptr || std::chrono::steady_clock::now() < last_step_ + kKeepAliveInterval) {
+      continue;
+    }
+    last_step_ = std::chrono::steady_clock::now();
+    // A failure here is a failed group: the workers report it to the coordinator.
+    if (!rank_->Generate(one_token, prefill_only).ok()) return;
+  }
+}
+
 void EngineHeadRank::Stop(const absl::Status& why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (keepalive_.joinable()) keepalive_.join();
   std::lock_guard<std::mutex> lock(mu_);
   if (rank_ == nullptr) return;
   // Best effort: lets the surviving workers leave Follow now rather than at their timeout.
@@ -74,7 +103,10 @@ absl::StatusOr<std::vector<GenerationResult>> EngineHeadRank::Generate(
     std::span<const std::vector<int32_t>> prompts, const GenerationOptions& options) {
   std::lock_guard<std::mutex> lock(mu_);
   if (rank_ == nullptr) return absl::UnavailableError("the cluster is not formed");
-  return rank_->Generate(prompts, options);
+  last_step_ = std::chrono::steady_clock::now();
+  absl::StatusOr<std::vector<GenerationResult>> result = rank_->Generate(prompts, options);
+  last_step_ = std::chrono::steady_clock::now();
+  return result;
 }
 
 }  // namespace sparkstack::control

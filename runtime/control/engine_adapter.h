@@ -8,16 +8,19 @@
 // ClusterRank, which still joins its own TCP rendezvous: rank 0 binds an ephemeral port and
 // broadcasts it over the gRPC bootstrap, and every worker joins it at the head's address as its
 // agent saw it. Known limits of the interim path: ClusterRank::Follow does not watch `stop` (it
-// returns when rank 0 sends Stop or its communicator times out, 10 s), so an idle group fails
-// after 10 s and is re-formed by the coordinator.
+// returns when rank 0 sends Stop or its communicator times out), and its followers give up after
+// 10 s without a step; so while idle, rank 0 runs a one-token prefill every few seconds to keep
+// them following.
 #ifndef SPARKSTACK_RUNTIME_CONTROL_ENGINE_ADAPTER_H_
 #define SPARKSTACK_RUNTIME_CONTROL_ENGINE_ADAPTER_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -52,8 +55,14 @@ class EngineHeadRank final : public HeadRank {
       std::span<const std::vector<int32_t>> prompts, const GenerationOptions& options);
 
  private:
+  void KeepFollowersAlive();
+
   std::mutex mu_;
+  std::condition_variable cv_;
   std::unique_ptr<ClusterRank> rank_ ABSL_GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point last_step_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread keepalive_;
 };
 
 }  // namespace sparkstack::control

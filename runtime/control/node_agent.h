@@ -10,7 +10,8 @@
 // the holder; a claim from the same cluster replaces its stale session.
 //
 // Every call must carry the cluster's credentials (auth.h); calls without them end UNAUTHENTICATED
-// before any message is read, so a stranger cannot claim, disturb or stop the node.
+// before any message is read, so a stranger cannot claim, disturb or stop the node. An agent
+// without credentials (--insecure) only listens on a loopback address.
 #ifndef SPARKSTACK_RUNTIME_CONTROL_NODE_AGENT_H_
 #define SPARKSTACK_RUNTIME_CONTROL_NODE_AGENT_H_
 

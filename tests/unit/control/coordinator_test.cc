@@ -348,5 +348,51 @@ TEST(NodeAgentTest, ASilentCoordinatorFreesTheNode) {
   EXPECT_EQ(hello->state(), pb::NODE_STATE_IDLE);
 }
 
+TEST(NodeAgentTest, ShutdownIsRefusedWhileAClusterHoldsTheNodeUnlessForced) {
+  TokenFile token;
+  FakeWorkers workers;
+  auto agents = StartAgents(1, TokenAuth(token.path()), workers.Fn());
+  FakeHead head;
+  auto coordinator = Coordinator::Create(FastOptions(Addresses(agents), token.path()), &head);
+  ASSERT_TRUE(coordinator.ok());
+  ASSERT_TRUE((*coordinator)->Start().ok());
+  auto auth = ControlAuth::Load(TokenAuth(token.path()));
+  ASSERT_TRUE(auth.ok());
+  auto stub = pb::NodeAgent::NewStub(MakeAgentChannel(Addresses(agents)[0], **auth));
+  const auto shutdown = [&](bool force) {
+    grpc::ClientContext context;
+    (*auth)->Authorize(context);
+    pb::ShutdownRequest request;
+    request.set_reason("maintenance");
+    request.set_force(force);
+    pb::ShutdownReply reply;
+    return stub->Shutdown(&context, request, &reply);
+  };
+  grpc::Status refused = shutdown(false);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(refused.error_message(), HasSubstr("holds this node; drain it first"));
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_TRUE((*coordinator)->ready());
+
+  EXPECT_TRUE(shutdown(true).ok());
+  EXPECT_THAT(agents[0]->Wait(), HasSubstr("Shutdown RPC"));
+  // The head notices the node going away like any other loss.
+  ClusterHealth h = (*coordinator)->WaitFor(
+      [](const ClusterHealth& h) { return h.state == ClusterState::kDegraded; },
+      milliseconds(3000));
+  EXPECT_EQ(h.state, ClusterState::kDegraded);
+  EXPECT_EQ(h.failed_rank, 1);
+}
+
+TEST(NodeAgentTest, RefusesToListenWithoutCredentialsBeyondLoopback) {
+  NodeAgentOptions options;
+  options.listen = "0.0.0.0:0";
+  options.auth = InsecureAuth();
+  EXPECT_THAT(NodeAgent::Start(options).status().message(),
+              HasSubstr("refusing to listen on 0.0.0.0:0 without authentication"));
+  options.listen = "127.0.0.1:0";
+  EXPECT_TRUE(NodeAgent::Start(options).ok());
+}
+
 }  // namespace
 }  // namespace sparkstack::control
