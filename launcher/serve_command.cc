@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "launcher/command_registry.h"
 #include "launcher/control_flags.h"
+#include "launcher/engine_launch.h"
 #include "runtime/control/data_plane_probe.h"
 #include "runtime/control/engine_adapter.h"
 #include "runtime/control/serve_cluster.h"
@@ -22,16 +23,12 @@ namespace sparkstack::launcher {
 namespace {
 
 struct ServeFlags {
-  // Cluster (control plane).
+  // Cluster (control plane) and engine.
   std::string model;
   std::string node_model;
-  int tp = 1;
-  int pp = 1;
+  EngineFlags engine;  // --tp, --pp, --local-ranks, --threads, --max-num-seqs, --kv-cache-bytes...
   std::string nodes;
-  bool local_ranks = false;
   control::AuthOptions auth;
-  double kv_cache_gib = 0;
-  int threads = 0;
   bool probe = false;
   int heartbeat_ms = 1000;
   int heartbeat_timeout_ms = 3000;
@@ -52,48 +49,78 @@ absl::StatusOr<control::ServeClusterOptions> ClusterOptions(const ServeFlags& f)
   }
   options.model_dir = f.model;
   options.node_model_dir = f.node_model;
-  options.tp = f.tp;
-  options.pp = f.pp;
+  options.tp = f.engine.tp;
+  options.pp = f.engine.pp;
   if (!f.nodes.empty()) {
     for (absl::string_view node : absl::StrSplit(f.nodes, ',')) {
       options.nodes.emplace_back(node);
     }
   }
-  options.local_ranks = f.local_ranks;
+  options.local_ranks = f.engine.local_ranks;
   options.auth = f.auth;
-  options.kv_cache_bytes = static_cast<uint64_t>(f.kv_cache_gib * 1073741824.0);
-  options.threads = f.threads;
+  options.kv_cache_bytes = static_cast<uint64_t>(f.engine.kv_cache_bytes);
+  options.threads = f.engine.threads;
   options.heartbeat_interval = std::chrono::milliseconds(f.heartbeat_ms);
   options.heartbeat_timeout = std::chrono::milliseconds(f.heartbeat_timeout_ms);
   options.load_timeout = std::chrono::seconds(f.load_timeout_s);
-  if (f.probe && !f.local_ranks && f.tp * f.pp == 1) {
+  if (f.probe && !f.engine.local_ranks && f.engine.tp * f.engine.pp == 1) {
     options.tp = static_cast<int>(options.nodes.size()) + 1;  // the probe spans every node
   }
+  return options;
+}
+
+// The engine options other than what the cluster's load plan decides (engine_adapter.h). Checked
+// here, with the model's config, before any node is contacted.
+absl::StatusOr<EngineOptions> BaseEngineOptions(const ServeFlags& f) {
+  EngineOptions options;
+  options.model_dir = f.model;
+  options.plan = {.tp = f.engine.tp, .pp = f.engine.pp};
+  options.threads = f.engine.threads;
+  options.max_num_seqs = f.engine.max_num_seqs;
+  options.max_num_batched_tokens = f.engine.max_num_batched_tokens;
+  options.max_model_len = f.engine.max_model_len;
+  options.kv_cache_bytes = f.engine.kv_cache_bytes;
+  options.kv_cache_memory_fraction = f.engine.kv_cache_memory_fraction;
+  options.enable_prefix_caching = !f.engine.no_prefix_caching;
+  SPARKSTACK_RETURN_IF_ERROR(ResolveEngineOptions(options).status());
   return options;
 }
 
 absl::Status Run(const ServeFlags& f) {
   BlockTerminationSignals();
   SPARKSTACK_ASSIGN_OR_RETURN(control::ServeClusterOptions options, ClusterOptions(f));
-  // Rank 0 of the group. INTERIM: EngineHeadRank hosts today's ClusterRank until the engine of
-  // issue 9 lands (see runtime/control/engine_adapter.h).
+  // Rank 0 of the group: the engine (or the data-plane probe).
   std::unique_ptr<control::HeadRank> head;
+  control::EngineHeadRank* engine_head = nullptr;
   if (f.probe) {
     head = std::make_unique<control::DataPlaneProbeHead>();
   } else {
-    head = std::make_unique<control::EngineHeadRank>();
+    SPARKSTACK_ASSIGN_OR_RETURN(EngineOptions base, BaseEngineOptions(f));
+    auto engine = std::make_unique<control::EngineHeadRank>(std::move(base));
+    engine_head = engine.get();
+    head = std::move(engine);
   }
   SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<control::ServeCluster> cluster,
                               control::ServeCluster::Start(std::move(options), head.get()));
   std::cerr << "sparkstack serve: cluster " << cluster->coordinator().Health().Summary()
             << std::endl;
+  if (engine_head != nullptr) {
+    engine_head->WithEngine([](Engine* engine) {
+      if (engine == nullptr) return;
+      const EngineStats stats = engine->stats();
+      std::cerr << "sparkstack serve: engine ready: max_model_len "
+                << engine->options().max_model_len << ", " << stats.kv_blocks_total
+                << " KV blocks, max_num_seqs " << engine->options().max_num_seqs << std::endl;
+    });
+  }
   cluster->coordinator().AddObserver([](const control::ClusterHealth& health) {
     std::cerr << "sparkstack serve: cluster " << health.Summary() << std::endl;
   });
 
   // API servers (runtime/serving) start here, given f.host, f.port, f.grpc_port,
-  // f.served_model_name (default: the model directory's name), f.api_key_file, the engine on
-  // rank 0 and cluster->coordinator() for /health, admission and failure notifications.
+  // f.served_model_name (default: the model directory's name), f.api_key_file, the engine of the
+  // current group through engine_head->WithEngine (null while degraded), and
+  // cluster->coordinator() for /health, admission and failure notifications.
 
   const int signal = WaitForTerminationSignal([] { return false; });
   std::cerr << "sparkstack serve: signal " << signal << ", shutting down" << std::endl;
@@ -108,18 +135,16 @@ void SetupServeCommand(CLI::App& root) {
   cmd->add_option("--model", flags->model, "model directory on this machine");
   cmd->add_option("--node-model-dir", flags->node_model,
                   "the model directory on the nodes (default: the same path as --model)");
-  cmd->add_option("--tp", flags->tp, "tensor-parallel ranks")->check(CLI::PositiveNumber);
-  cmd->add_option("--pp", flags->pp, "pipeline-parallel stages")->check(CLI::PositiveNumber);
+  AddEngineFlags(*cmd, flags->engine);
+  // The rendezvous is the TCP bootstrap of `generate`; serve forms its group over the control
+  // plane.
+  cmd->remove_option(cmd->get_option("--rendezvous"));
+  cmd->remove_option(cmd->get_option("--timeout"));
+  cmd->get_option("--local-ranks")
+      ->description("start the other tp x pp - 1 ranks as node agents on this machine");
   cmd->add_option("--nodes", flags->nodes,
                   "node agents HOST:PORT,... hosting ranks 1, 2, ... (this process is rank 0)");
-  cmd->add_flag("--local-ranks", flags->local_ranks,
-                "start the other tp x pp - 1 ranks as node agents on this machine");
   AddControlAuthFlags(*cmd, flags->auth);
-  cmd->add_option("--kv-cache-gib", flags->kv_cache_gib,
-                  "KV cache budget per rank in GiB (0: the engine decides)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--threads", flags->threads, "CPU threads per rank (0: the engine decides)")
-      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--probe", flags->probe,
                 "form the cluster with a data-plane check (an all-reduce on every rank) instead "
                 "of a model");

@@ -59,6 +59,7 @@ struct Formation {
         monitors(world - 1),
         models(world - 1),
         ready(world - 1, false),
+        loading(world - 1, false),
         worker_ended(world - 1, false) {}
 
   const uint64_t epoch;
@@ -67,6 +68,7 @@ struct Formation {
   std::vector<std::optional<HeartbeatMonitor>> monitors;
   std::vector<std::optional<absl::StatusOr<ModelFingerprint>>> models;
   std::vector<bool> ready;
+  std::vector<bool> loading;  // reported kLoading: ready with rank 0 for the engine (see below)
   std::vector<bool> worker_ended;
   std::unique_ptr<RelayedBootstrap> head_bootstrap;  // set before any rank can contribute
   std::atomic<bool> cancel{false};
@@ -285,7 +287,9 @@ struct Coordinator::Impl {
                          absl::StrCat(NodeName(rank), " failed to load: ", progress->message)),
                      false);
         } else {
+          if (progress->phase == LoadPhase::kLoading) f.loading[i] = true;
           node.state = NodeState::kLoading;
+          cv.notify_all();
         }
         break;
       }
@@ -542,10 +546,20 @@ struct Coordinator::Impl {
         cv.notify_all();
       });
       std::unique_lock<std::mutex> lock(mu);
+      // The engine's workers cannot say when they have loaded, but rank 0's Engine::Create
+      // returns only once every rank has (the KV cache agreement is collective): for a model,
+      // a node that is loading is ready together with rank 0 (engine_adapter.h).
+      const bool head_confirms = options.plan.kind == WorkerKind::kModel;
+      const auto node_ready = [&](int i) {
+        return f->ready[i] || (head_confirms && f->loading[i]);
+      };
       const bool settled = cv.wait_for(lock, options.load_timeout, [&] {
-        return shutdown || !f->failure.ok() ||
-               (f->head_done &&
-                std::all_of(f->ready.begin(), f->ready.end(), [](bool r) { return r; }));
+        if (shutdown || !f->failure.ok()) return true;
+        if (!f->head_done) return false;
+        for (int i = 0; i < nodes; ++i) {
+          if (!node_ready(i)) return false;
+        }
+        return true;
       });
       if (f->failure.ok() && shutdown) {
         FailLocked(*f, 0, absl::CancelledError("the coordinator is shutting down"), false);
@@ -553,7 +567,7 @@ struct Coordinator::Impl {
         std::vector<std::string> waiting;
         if (!f->head_done) waiting.push_back("the head (rank 0)");
         for (int rank = 1; rank <= nodes; ++rank) {
-          if (!f->ready[rank - 1]) waiting.push_back(NodeName(rank));
+          if (!node_ready(rank - 1)) waiting.push_back(NodeName(rank));
         }
         FailLocked(*f, 0,
                    absl::DeadlineExceededError(
@@ -567,7 +581,10 @@ struct Coordinator::Impl {
         health.failed_rank = -1;
         health.failed_node.clear();
         health.reason.clear();
-        for (NodeHealth& node : health.nodes) node.error.clear();
+        for (NodeHealth& node : health.nodes) {
+          node.error.clear();
+          node.state = NodeState::kReady;
+        }
         ready_flag = true;
         cv.notify_all();
         spdlog::info("coordinator: group formed (epoch {}, world {})", epoch, world);
@@ -585,6 +602,17 @@ struct Coordinator::Impl {
     return f.failure;
   }
 
+  // Joins the thread that started rank 0 of `f`, then stops rank 0 (once, if it was started).
+  void StopHead(const std::shared_ptr<Formation>& f, const absl::Status& why) {
+    if (f->head_thread.joinable()) f->head_thread.join();
+    bool head_started = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      head_started = f->head_started;
+    }
+    if (head_started) head->Stop(why);
+  }
+
   // Ends formation `f`: the nodes' sessions close (their workers stop), rank 0 stops.
   void Teardown(const std::shared_ptr<Formation>& f, bool drain, bool shutdown_nodes) {
     absl::Status why;
@@ -599,6 +627,9 @@ struct Coordinator::Impl {
       why = f->failure;
       if (f->head_bootstrap != nullptr) f->head_bootstrap->Abort(why);
     }
+    // Draining (a shutdown): the nodes and rank 0 stop together, and the nodes report their
+    // workers' ends before their sessions close. A failure: the sessions close first, so that the
+    // surviving workers stop while rank 0 is torn down.
     if (drain) {
       for (const std::shared_ptr<AgentLink>& link : f->links) {
         if (link == nullptr) continue;
@@ -607,6 +638,7 @@ struct Coordinator::Impl {
         drain_message.mutable_drain()->set_reason(Truncate(why.message()));
         link->Send(drain_message);
       }
+      StopHead(f, why);
       std::unique_lock<std::mutex> lock(mu);
       cv.wait_for(lock, kDrainTimeout, [&] {
         for (size_t i = 0; i < f->links.size(); ++i) {
@@ -625,13 +657,7 @@ struct Coordinator::Impl {
       }
       link->Close();
     }
-    if (f->head_thread.joinable()) f->head_thread.join();
-    bool head_started = false;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      head_started = f->head_started;
-    }
-    if (head_started) head->Stop(why);
+    if (!drain) StopHead(f, why);
     std::lock_guard<std::mutex> lock(mu);
     if (formation == f) formation = nullptr;
     for (NodeHealth& node : health.nodes) {

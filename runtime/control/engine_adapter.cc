@@ -1,112 +1,84 @@
 #include "runtime/control/engine_adapter.h"
 
-#include "absl/strings/numbers.h"
+#include <mutex>
+
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "runtime/core/status_macros.h"
-#include "runtime/engine/cluster.h"
-#include "runtime/parallel/rendezvous.h"
+#include "runtime/parallel/host_communicator.h"
 
 namespace sparkstack::control {
-namespace {
 
-constexpr std::chrono::milliseconds kRendezvousTimeout{60000};
-// Well inside the followers' 10 s communicator timeout.
-constexpr std::chrono::milliseconds kKeepAliveInterval{3000};
-
-}  // namespace
+absl::StatusOr<JoinedRank> JoinOverBootstrap(Bootstrap& bootstrap, const EngineOptions* options) {
+  if ((bootstrap.rank() == 0) != (options != nullptr)) {
+    return absl::InvalidArgumentError("rank 0, and only rank 0, describes the engine");
+  }
+  SPARKSTACK_ASSIGN_OR_RETURN(
+      std::string text,
+      bootstrap.Broadcast(options != nullptr ? EngineOptionsToJson(*options).dump() : ""));
+  JoinedRank joined;
+  SPARKSTACK_ASSIGN_OR_RETURN(joined.options, EngineOptionsFromJson(nlohmann::json::parse(
+                                                  text, nullptr, /*allow_exceptions=*/false)));
+  const ParallelPlan& plan = joined.options.plan;
+  SPARKSTACK_RETURN_IF_ERROR(plan.ValidateWorld(bootstrap.world_size()));
+  SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<HostCommunicator> world,
+                              HostCommunicator::Create(bootstrap));
+  SPARKSTACK_ASSIGN_OR_RETURN(joined.comms.tp_group, world->Split(plan.TpGroup(bootstrap.rank())));
+  joined.comms.world = std::move(world);
+  return joined;
+}
 
 absl::Status RunEngineWorkerRank(const LoadPlan& plan, Bootstrap& bootstrap,
                                  WorkerContext& context) {
-  context.Report({.phase = LoadPhase::kConnecting, .message = "waiting for rank 0"});
-  SPARKSTACK_ASSIGN_OR_RETURN(std::string port_text, bootstrap.Broadcast(""));
-  int port = 0;
-  if (!absl::SimpleAtoi(port_text, &port) || port <= 0 || port > 65535) {
-    return absl::DataLossError(
-        absl::StrCat("rank 0 sent an invalid rendezvous port '", port_text, "'"));
-  }
-  if (plan.head_host.empty()) {
-    return absl::FailedPreconditionError("the head's address is unknown to this node");
-  }
-  RendezvousOptions options{.host = plan.head_host,
-                            .port = port,
-                            .rank = plan.rank,
-                            .world_size = plan.world_size,
-                            .timeout = kRendezvousTimeout};
-  context.Report({.phase = LoadPhase::kLoading, .message = "loading the model shard"});
-  SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<ClusterRank> rank,
-                              ClusterRank::Join(options, nullptr));
-  context.Report({.phase = LoadPhase::kReady,
-                  .message = absl::StrCat("rank ", plan.rank, " loaded (stage ", rank->info().stage,
-                                          ", tp rank ", rank->info().tp_rank, ")")});
-  return rank->Follow();
+  context.Report({.phase = LoadPhase::kConnecting,
+                  .message = "receiving the engine options, connecting the data plane"});
+  SPARKSTACK_ASSIGN_OR_RETURN(JoinedRank joined, JoinOverBootstrap(bootstrap, nullptr));
+  // This node's copy of the model (the coordinator checked it has the same files).
+  joined.options.model_dir = plan.model_path;
+  context.Report({.phase = LoadPhase::kLoading,
+                  .message = absl::StrCat("rank ", plan.rank,
+                                          " loading its shard; ready together with rank 0")});
+  return RunWorker(joined.options, std::move(joined.comms));
 }
 
-EngineHeadRank::EngineHeadRank() = default;
+EngineHeadRank::EngineHeadRank(EngineOptions base) : base_(std::move(base)) {}
+
 EngineHeadRank::~EngineHeadRank() { Stop(absl::CancelledError("rank 0 is being destroyed")); }
 
 absl::Status EngineHeadRank::Start(const LoadPlan& plan, Bootstrap& bootstrap,
                                    const std::atomic<bool>& cancel) {
-  // Every interface: the workers reach it at whatever address their agents saw the head at.
-  SPARKSTACK_ASSIGN_OR_RETURN(RendezvousListener listener, RendezvousListener::Bind("0.0.0.0", 0));
-  SPARKSTACK_RETURN_IF_ERROR(bootstrap.Broadcast(std::to_string(listener.port())).status());
-  const ClusterJob job{.model_dir = plan.model_path,
-                       .plan = {.tp = plan.tp, .pp = plan.pp},
-                       .threads = std::max(plan.threads, 1)};
-  RendezvousOptions options{.host = "0.0.0.0",
-                            .port = listener.port(),
-                            .rank = 0,
-                            .world_size = plan.world_size,
-                            .timeout = kRendezvousTimeout};
-  SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<ClusterRank> rank,
-                              ClusterRank::Join(options, &job, &listener));
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    rank_ = std::move(rank);
-    last_step_ = std::chrono::steady_clock::now();
-    stopping_ = false;
+  EngineOptions options = base_;
+  options.model_dir = plan.model_path;
+  options.plan = {.tp = plan.tp, .pp = plan.pp};
+  options.threads = plan.threads;
+  options.kv_cache_bytes = static_cast<int64_t>(plan.kv_cache_bytes);
+  SPARKSTACK_ASSIGN_OR_RETURN(options, ResolveEngineOptions(options));
+  RankComms comms;
+  if (plan.world_size > 1) {
+    SPARKSTACK_ASSIGN_OR_RETURN(JoinedRank joined, JoinOverBootstrap(bootstrap, &options));
+    comms = std::move(joined.comms);
   }
-  if (plan.world_size > 1) keepalive_ = std::thread([this] { KeepFollowersAlive(); });
+  SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine,
+                              Engine::Create(options, std::move(comms)));
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  engine_ = std::move(engine);
   return absl::OkStatus();
 }
 
-void EngineHeadRank::KeepFollowersAlive() {
-  const std::vector<std::vector<int32_t>> one_token = {{0}};
-  GenerationOptions prefill_only;
-  prefill_only.max_tokens = 0;
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stopping_) {
-    if (cv_.wait_until(lock, last_step_ + kKeepAliveInterval, [&] { return stopping_; })) return;
-    if (rank_ == nullptr || std::chrono::steady_clock::now() < last_step_ + kKeepAliveInterval) {
-      continue;
-    }
-    last_step_ = std::chrono::steady_clock::now();
-    // A failure here is a failed group: the workers report it to the coordinator.
-    if (!rank_->Generate(one_token, prefill_only).ok()) return;
-  }
-}
-
 void EngineHeadRank::Stop(const absl::Status& why) {
+  std::unique_ptr<Engine> engine;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    engine = std::move(engine_);
   }
-  cv_.notify_all();
-  if (keepalive_.joinable()) keepalive_.join();
-  std::lock_guard<std::mutex> lock(mu_);
-  if (rank_ == nullptr) return;
-  // Best effort: lets the surviving workers leave Follow now rather than at their timeout.
-  (void)rank_->Stop();
-  rank_.reset();
+  // Destroyed outside the lock: its destructor aborts the requests (their callbacks run) and
+  // stops the workers.
+  engine.reset();
 }
 
-absl::StatusOr<std::vector<GenerationResult>> EngineHeadRank::Generate(
-    std::span<const std::vector<int32_t>> prompts, const GenerationOptions& options) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (rank_ == nullptr) return absl::UnavailableError("the cluster is not formed");
-  last_step_ = std::chrono::steady_clock::now();
-  absl::StatusOr<std::vector<GenerationResult>> result = rank_->Generate(prompts, options);
-  last_step_ = std::chrono::steady_clock::now();
-  return result;
+void EngineHeadRank::WithEngine(const std::function<void(Engine*)>& fn) {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  fn(engine_.get());
 }
 
 }  // namespace sparkstack::control

@@ -1,68 +1,63 @@
-// The engine behind the control plane's seams: the worker rank a node agent hosts
-// (WorkerRankFn) and rank 0 on the head (HeadRank).
+// The engine (runtime/engine/engine.h) behind the control plane's seams: the worker rank a node
+// agent hosts (WorkerRankFn) and rank 0 on the head (HeadRank). Both build their data plane from
+// the control plane's Bootstrap: rank 0 broadcasts its resolved EngineOptions through it, every
+// rank creates the UCX host communicator from it and splits its tensor-parallel group, as
+// JoinCluster does over the TCP rendezvous.
 //
-// INTERIM ADAPTER — to be switched to the engine API of issue 9 when it lands in main:
-//   rank 0:    Engine created from (model dir, parallel plan, engine options, Bootstrap&)
-//   ranks > 0: RunWorkerRank(const WorkerJob&, Bootstrap&, const std::atomic<bool>& stop)
-// Both will take the control plane's Bootstrap directly. Until then this file hosts today's
-// ClusterRank, which still joins its own TCP rendezvous: rank 0 binds an ephemeral port and
-// broadcasts it over the gRPC bootstrap, and every worker joins it at the head's address as its
-// agent saw it. Known limits of the interim path: ClusterRank::Follow does not watch `stop` (it
-// returns when rank 0 sends Stop or its communicator times out), and its followers give up after
-// 10 s without a step; so while idle, rank 0 runs a one-token prefill every few seconds to keep
-// them following.
+// Readiness: a worker cannot say when it has loaded (RunWorker has no hook for it), but rank 0's
+// Engine::Create returns only after every rank has loaded its shard and agreed the KV cache size
+// (a collective), so the head's Start succeeding is the group's readiness; workers report
+// kLoading and the coordinator counts them ready with rank 0 (CoordinatorOptions, kModel).
+// Stopping: RunWorker returns when rank 0's engine stops (HeadRank::Stop destroys it) or a peer
+// dies; it does not watch the agent's stop flag.
 #ifndef SPARKSTACK_RUNTIME_CONTROL_ENGINE_ADAPTER_H_
 #define SPARKSTACK_RUNTIME_CONTROL_ENGINE_ADAPTER_H_
 
 #include <atomic>
-#include <condition_variable>
-#include <cstdint>
+#include <functional>
 #include <memory>
-#include <mutex>
-#include <span>
-#include <thread>
-#include <vector>
+#include <shared_mutex>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "runtime/control/head_rank.h"
 #include "runtime/control/worker_rank.h"
-#include "runtime/engine/generation.h"
-
-namespace sparkstack {
-class ClusterRank;
-}
+#include "runtime/engine/cluster_join.h"
+#include "runtime/engine/engine.h"
 
 namespace sparkstack::control {
 
-// Worker side (plan.kind == kModel): loads the rank's shard and follows rank 0.
+// Forms one rank's data plane from `bootstrap`: rank 0 passes its resolved options, which every
+// rank receives; then the world communicator and the rank's tensor-parallel group.
+absl::StatusOr<JoinedRank> JoinOverBootstrap(Bootstrap& bootstrap, const EngineOptions* options);
+
+// Worker side (plan.kind == kModel): joins, loads this rank's shard (from this node's
+// plan.model_path) and executes rank 0's steps until rank 0 stops or fails.
 absl::Status RunEngineWorkerRank(const LoadPlan& plan, Bootstrap& bootstrap,
                                  WorkerContext& context);
 
-// Head side: rank 0 of the engine.
+// Head side: rank 0 of the engine, created anew for every group the coordinator forms.
 class EngineHeadRank final : public HeadRank {
  public:
-  EngineHeadRank();
+  // `base`: the engine options other than what the load plan decides (model_dir, plan, threads
+  // and kv_cache_bytes come from the plan).
+  explicit EngineHeadRank(EngineOptions base);
   ~EngineHeadRank() override;
 
   absl::Status Start(const LoadPlan& plan, Bootstrap& bootstrap,
                      const std::atomic<bool>& cancel) override;
+  // Destroys the engine: every request in flight ends (aborted), the workers are told to stop.
   void Stop(const absl::Status& why) override;
 
-  // Generates with every rank of the current group taking part (ClusterRank::Generate).
-  // Unavailable while no group is formed. Serialised with Start/Stop.
-  absl::StatusOr<std::vector<GenerationResult>> Generate(
-      std::span<const std::vector<int32_t>> prompts, const GenerationOptions& options);
+  // Runs `fn` with the current group's engine, or null while no group is formed. Stop waits for
+  // `fn` to return, so keep it short (AddRequest, Abort, stats); never call it from an engine
+  // output callback.
+  void WithEngine(const std::function<void(Engine*)>& fn);
 
  private:
-  void KeepFollowersAlive();
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::unique_ptr<ClusterRank> rank_ ABSL_GUARDED_BY(mu_);
-  std::chrono::steady_clock::time_point last_step_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread keepalive_;
+  EngineOptions base_;
+  std::shared_mutex mu_;
+  std::unique_ptr<Engine> engine_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace sparkstack::control

@@ -491,10 +491,10 @@ absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions opt
   absl::StatusOr<std::shared_ptr<const ControlAuth>> auth = ControlAuth::Load(options.auth);
   if (!auth.ok()) return auth.status();
   if (!(*auth)->uses_token() && !(*auth)->uses_tls() && !IsLoopbackHost(listen->host)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "node agent: refusing to listen on ", listen->ToString(),
-        " without authentication (anyone who reaches it could control this node); use "
-        "--token-file or mTLS, or --insecure only on a loopback address"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("node agent: refusing to listen on ", listen->ToString(),
+                     " without authentication (anyone who reaches it could control this node); use "
+                     "--token-file or mTLS, or --insecure only on a loopback address"));
   }
   if ((*auth)->uses_token() && !(*auth)->uses_tls() && !IsLoopbackHost(listen->host)) {
     spdlog::warn(

@@ -12,20 +12,20 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "runtime/backend/cpu/cpu_backend.h"
 #include "runtime/control/coordinator.h"
 #include "runtime/control/data_plane_probe.h"
 #include "runtime/control/engine_adapter.h"
 #include "runtime/control/local_agents.h"
-#include "runtime/engine/generation.h"
-#include "runtime/model/model.h"
+#include "runtime/engine/engine.h"
 #include "runtime/model/tiny_model.h"
 
 namespace sparkstack::control {
@@ -238,24 +238,71 @@ TEST(ControlClusterTest, IncompatibleModelsAndMemoryAreNamedBeforeLoading) {
   fs::remove_all(copy);
 }
 
-// INTERIM engine path (engine_adapter.h): the engine's ranks hosted by the agents, joined through
-// the control plane, generate exactly what one process generates.
+// One request's stream, collected on the engine core thread.
+class Collected {
+ public:
+  Engine::OutputCallback Callback() {
+    return [this](RequestOutput output) {
+      std::lock_guard<std::mutex> lock(mu_);
+      tokens_.insert(tokens_.end(), output.token_ids.begin(), output.token_ids.end());
+      if (output.finished()) {
+        reason_ = output.finish_reason;
+        done_ = true;
+        cv_.notify_all();
+      }
+    };
+  }
+  // The tokens once finished (empty after `timeout`), and how it finished.
+  std::pair<std::vector<int32_t>, FinishReason> Wait(milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, timeout, [&] { return done_; })) return {{}, FinishReason::kNone};
+    return {tokens_, reason_};
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<int32_t> tokens_;
+  FinishReason reason_ = FinishReason::kNone;
+  bool done_ = false;
+};
+
+Request GreedyRequest(std::vector<int32_t> prompt) {
+  Request request;
+  request.prompt_ids = std::move(prompt);
+  request.stopping.max_tokens = 12;
+  request.stopping.ignore_eos = true;
+  request.detokenize = false;  // the tiny model has no tokenizer
+  return request;
+}
+
+// The engine's ranks hosted in the agents, joined through the control plane's bootstrap, generate
+// exactly what one process generates; requests on a group that loses a node end, and the
+// re-formed group serves again.
 TEST(ControlClusterTest, EngineRanksInTheAgentsMatchTheSingleProcessRun) {
   const std::string model = WriteModel("engine");
-  const std::vector<int32_t> prompt = {1, 2, 3, 4, 200, 17, 5};
-  GenerationOptions generation;
-  generation.max_tokens = 12;
-  generation.stop_at_eos = false;
-  std::unique_ptr<Backend> backend = MakeCpuBackend();
-  auto single_model = LoadModel(model, *backend);
-  ASSERT_TRUE(single_model.ok()) << single_model.status();
-  auto single = Generate(**single_model, prompt, generation);
-  ASSERT_TRUE(single.ok());
+  const Request request = GreedyRequest({1, 2, 3, 4, 200, 17, 5});
+  EngineOptions single_options;
+  single_options.model_dir = model;
+  single_options.threads = 1;
+  auto resolved = ResolveEngineOptions(single_options);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  std::vector<int32_t> expected;
+  {
+    auto single = Engine::Create(*resolved);
+    ASSERT_TRUE(single.ok()) << single.status();
+    Collected collected;
+    ASSERT_TRUE((*single)->AddRequest(request, collected.Callback()).ok());
+    auto [tokens, reason] = collected.Wait(milliseconds(30000));
+    ASSERT_EQ(reason, FinishReason::kLength);
+    expected = tokens;
+  }
+  ASSERT_EQ(expected.size(), 12u);
 
   Token token;
-  auto agents = StartLocalAgents(3, token.path);
+  auto agents = StartLocalAgents(3, token.path, /*restart_delay=*/milliseconds(1000));
   ASSERT_NE(agents, nullptr);
-  EngineHeadRank head;
+  EngineHeadRank head(EngineOptions{});
   CoordinatorOptions options = Options(agents->addresses(), token.path, WorkerKind::kModel);
   options.plan.model_path = model;
   options.plan.tp = 2;
@@ -264,13 +311,36 @@ TEST(ControlClusterTest, EngineRanksInTheAgentsMatchTheSingleProcessRun) {
   auto coordinator = Coordinator::Create(options, &head);
   ASSERT_TRUE(coordinator.ok()) << coordinator.status();
   ASSERT_TRUE((*coordinator)->Start().ok());
-  const std::vector<std::vector<int32_t>> prompts = {prompt};
-  auto sharded = head.Generate(prompts, generation);
-  ASSERT_TRUE(sharded.ok()) << sharded.status();
-  ASSERT_EQ(sharded->size(), 1u);
-  EXPECT_EQ((*sharded)[0].output_ids, single->output_ids);
+  const auto generate = [&]() {
+    Collected collected;
+    absl::Status added = absl::UnavailableError("no engine");
+    head.WithEngine([&](Engine* engine) {
+      if (engine != nullptr) added = engine->AddRequest(request, collected.Callback()).status();
+    });
+    EXPECT_TRUE(added.ok()) << added;
+    return collected.Wait(milliseconds(30000));
+  };
+  auto [tokens, reason] = generate();
+  EXPECT_EQ(reason, FinishReason::kLength);
+  EXPECT_EQ(tokens, expected);
+
+  // A node dies: the group is torn down (rank 0's engine with it) and re-formed when the node is
+  // back; the new group generates the same tokens.
+  ASSERT_EQ(kill(agents->pid(2), SIGKILL), 0);
+  ClusterHealth h =
+      (*coordinator)
+          ->WaitFor([](const ClusterHealth& h) { return h.state == ClusterState::kDegraded; },
+                    milliseconds(5000));
+  EXPECT_EQ(h.failed_rank, 3) << h.Summary();
+  h = (*coordinator)
+          ->WaitFor([](const ClusterHealth& h) { return h.ready() && h.epoch >= 2; },
+                    milliseconds(60000));
+  ASSERT_TRUE(h.ready()) << h.Summary();
+  std::tie(tokens, reason) = generate();
+  EXPECT_EQ(reason, FinishReason::kLength);
+  EXPECT_EQ(tokens, expected);
+
   (*coordinator)->Shutdown();
-  // After a drain the group is stopped cleanly: no worker reported a failure.
   EXPECT_EQ((*coordinator)->Health().state, ClusterState::kStopped);
   fs::remove_all(model);
 }
