@@ -14,6 +14,7 @@
 #include "launcher/command_registry.h"
 #include "launcher/control_flags.h"
 #include "runtime/control/node_agent.h"
+#include "runtime/control/worker_host.h"
 #include "runtime/core/status_macros.h"
 
 namespace sparkstack::launcher {
@@ -23,7 +24,8 @@ struct NodeFlags {
   std::string listen;
   control::AuthOptions auth;
   std::string port_file;
-  int worker_stop_timeout_s = 30;
+  int worker_stop_timeout_s = 10;
+  int worker_fd = -1;  // internal: this process is a worker rank of the agent that started it
 };
 
 absl::Status WritePortFile(const std::string& path, int port) {
@@ -40,6 +42,8 @@ absl::Status WritePortFile(const std::string& path, int port) {
 }
 
 absl::Status Run(const NodeFlags& f) {
+  if (f.worker_fd >= 0) control::RunWorkerProcess(f.worker_fd, control::RunWorkerRank);
+  if (f.listen.empty()) return absl::InvalidArgumentError("--listen HOST:PORT is required");
   BlockTerminationSignals();
   control::NodeAgentOptions options;
   options.listen = f.listen;
@@ -66,14 +70,15 @@ void SetupNodeCommand(CLI::App& root) {
   auto flags = std::make_shared<NodeFlags>();
   CLI::App* cmd = root.add_subcommand("node", "Run the node agent that hosts a worker rank");
   cmd->add_option("--listen", flags->listen,
-                  "HOST:PORT for the control plane (e.g. 10.0.0.2:7070; port 0 picks one)")
-      ->required();
+                  "HOST:PORT for the control plane (e.g. 10.0.0.2:7070; port 0 picks one)");
   AddControlAuthFlags(*cmd, flags->auth);
   cmd->add_option("--port-file", flags->port_file,
                   "write the bound port to this file once listening");
   cmd->add_option("--worker-stop-timeout", flags->worker_stop_timeout_s,
-                  "seconds a stopped worker rank may take before the agent exits (status 3)")
+                  "seconds a stopped worker rank may take before its process is killed")
       ->check(CLI::PositiveNumber);
+  // Internal: how the agent starts each worker rank's process (runtime/control/worker_host.h).
+  cmd->add_option("--worker-fd", flags->worker_fd)->group("");
   cmd->callback([flags] { FinishCommand(Run(*flags)); });
 }
 

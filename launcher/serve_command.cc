@@ -69,9 +69,9 @@ absl::StatusOr<control::ServeClusterOptions> ClusterOptions(const ServeFlags& f)
   return options;
 }
 
-// The engine options other than what the cluster's load plan decides (engine_adapter.h). Checked
-// here, with the model's config, before any node is contacted.
-absl::StatusOr<EngineOptions> BaseEngineOptions(const ServeFlags& f) {
+// The engine's options; EngineHeadRank::Create checks them, with the model's config, before any
+// node is contacted.
+EngineOptions EngineOptionsFrom(const ServeFlags& f) {
   EngineOptions options;
   options.model_dir = f.model;
   options.plan = {.tp = f.engine.tp, .pp = f.engine.pp};
@@ -82,7 +82,6 @@ absl::StatusOr<EngineOptions> BaseEngineOptions(const ServeFlags& f) {
   options.kv_cache_bytes = f.engine.kv_cache_bytes;
   options.kv_cache_memory_fraction = f.engine.kv_cache_memory_fraction;
   options.enable_prefix_caching = !f.engine.no_prefix_caching;
-  SPARKSTACK_RETURN_IF_ERROR(ResolveEngineOptions(options).status());
   return options;
 }
 
@@ -95,32 +94,38 @@ absl::Status Run(const ServeFlags& f) {
   if (f.probe) {
     head = std::make_unique<control::DataPlaneProbeHead>();
   } else {
-    SPARKSTACK_ASSIGN_OR_RETURN(EngineOptions base, BaseEngineOptions(f));
-    auto engine = std::make_unique<control::EngineHeadRank>(std::move(base));
+    SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<control::EngineHeadRank> engine,
+                                control::EngineHeadRank::Create(EngineOptionsFrom(f)));
     engine_head = engine.get();
     head = std::move(engine);
   }
-  SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<control::ServeCluster> cluster,
-                              control::ServeCluster::Start(std::move(options), head.get()));
-  std::cerr << "sparkstack serve: cluster " << cluster->coordinator().Health().Summary()
-            << std::endl;
-  if (engine_head != nullptr) {
-    engine_head->WithEngine([](Engine* engine) {
-      if (engine == nullptr) return;
-      const EngineStats stats = engine->stats();
-      std::cerr << "sparkstack serve: engine ready: max_model_len "
-                << engine->options().max_model_len << ", " << stats.kv_blocks_total
-                << " KV blocks, max_num_seqs " << engine->options().max_num_seqs << std::endl;
+  const auto prepare = [&](control::Coordinator& coordinator) {
+    coordinator.AddObserver([](const control::ClusterHealth& health) {
+      std::cerr << "sparkstack serve: cluster " << health.Summary() << std::endl;
     });
+    if (engine_head == nullptr) return;
+    // Rank 0 failing on its own fails the group; the API servers see the cluster's health.
+    engine_head->SetFailureCallback(
+        [&coordinator](const absl::Status& why) { coordinator.ReportHeadFailure(why); });
+    engine_head->SetHealthSource([&coordinator]() -> absl::Status {
+      if (coordinator.ready()) return absl::OkStatus();
+      return absl::UnavailableError(coordinator.Health().Summary());
+    });
+  };
+  SPARKSTACK_ASSIGN_OR_RETURN(
+      std::unique_ptr<control::ServeCluster> cluster,
+      control::ServeCluster::Start(std::move(options), head.get(), prepare));
+  if (engine_head != nullptr) {
+    std::cerr << "sparkstack serve: engine ready: max_model_len "
+              << engine_head->options().max_model_len << ", "
+              << engine_head->stats().kv_blocks_total << " KV blocks, max_num_seqs "
+              << engine_head->options().max_num_seqs << std::endl;
   }
-  cluster->coordinator().AddObserver([](const control::ClusterHealth& health) {
-    std::cerr << "sparkstack serve: cluster " << health.Summary() << std::endl;
-  });
 
   // API servers (runtime/serving) start here, given f.host, f.port, f.grpc_port,
-  // f.served_model_name (default: the model directory's name), f.api_key_file, the engine of the
-  // current group through engine_head->WithEngine (null while degraded), and
-  // cluster->coordinator() for /health, admission and failure notifications.
+  // f.served_model_name (default: the model directory's name), f.api_key_file, and *engine_head:
+  // it has serving::EngineProvider's methods (AddRequest, Abort, stats, health, model_config,
+  // options, tokenizer) across re-formations; health() carries the cluster's.
 
   const int signal = WaitForTerminationSignal([] { return false; });
   std::cerr << "sparkstack serve: signal " << signal << ", shutting down" << std::endl;

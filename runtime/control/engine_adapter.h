@@ -7,16 +7,19 @@
 // Readiness: a worker cannot say when it has loaded (RunWorker has no hook for it), but rank 0's
 // Engine::Create returns only after every rank has loaded its shard and agreed the KV cache size
 // (a collective), so the head's Start succeeding is the group's readiness; workers report
-// kLoading and the coordinator counts them ready with rank 0 (CoordinatorOptions, kModel).
-// Stopping: RunWorker returns when rank 0's engine stops (HeadRank::Stop destroys it) or a peer
-// dies; it does not watch the agent's stop flag.
+// kLoading and the coordinator counts them ready with rank 0 (kModel plans).
+// Stopping: RunWorker returns when rank 0's engine stops (EngineHeadRank::Stop destroys it) or a
+// peer dies; it does not watch the agent's stop flag.
 #ifndef SPARKSTACK_RUNTIME_CONTROL_ENGINE_ADAPTER_H_
 #define SPARKSTACK_RUNTIME_CONTROL_ENGINE_ADAPTER_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -36,28 +39,58 @@ absl::StatusOr<JoinedRank> JoinOverBootstrap(Bootstrap& bootstrap, const EngineO
 absl::Status RunEngineWorkerRank(const LoadPlan& plan, Bootstrap& bootstrap,
                                  WorkerContext& context);
 
-// Head side: rank 0 of the engine, created anew for every group the coordinator forms.
+// Head side: rank 0 of the engine, and the engine as the API servers see it for the whole life of
+// `serve`. Every group the coordinator forms gets a new Engine (Start); a failed group's engine
+// is destroyed (Stop), ending its requests with FinishReason::kError and the failure as their
+// error. The request methods are those of serving::EngineProvider (runtime/serving), which
+// forwards to them: request ids stay unique across groups, an Abort for a request of an earlier
+// group is ignored, health() says why nothing can be served while the group is down.
 class EngineHeadRank final : public HeadRank {
  public:
-  // `base`: the engine options other than what the load plan decides (model_dir, plan, threads
-  // and kv_cache_bytes come from the plan).
-  explicit EngineHeadRank(EngineOptions base);
+  // Resolves `options` (tp, pp, threads, KV budget and the rest, as every group will use them)
+  // and loads the model's config and tokenizer, which stay fixed across groups.
+  static absl::StatusOr<std::unique_ptr<EngineHeadRank>> Create(EngineOptions options);
   ~EngineHeadRank() override;
 
+  // HeadRank. The plan's tp and pp must be the options'.
   absl::Status Start(const LoadPlan& plan, Bootstrap& bootstrap,
                      const std::atomic<bool>& cancel) override;
-  // Destroys the engine: every request in flight ends (aborted), the workers are told to stop.
   void Stop(const absl::Status& why) override;
 
-  // Runs `fn` with the current group's engine, or null while no group is formed. Stop waits for
-  // `fn` to return, so keep it short (AddRequest, Abort, stats); never call it from an engine
-  // output callback.
-  void WithEngine(const std::function<void(Engine*)>& fn);
+  // Called once per group (on a watcher thread) when its engine fails on its own (its health
+  // turns non-OK), e.g. with Coordinator::ReportHeadFailure. Set before the first Start.
+  void SetFailureCallback(std::function<void(const absl::Status&)> on_failure);
+  // When set, health() is also not OK while this says so (e.g. the coordinator is degraded,
+  // naming the node), before and after this head's own view.
+  void SetHealthSource(std::function<absl::Status()> source);
+
+  // As Engine::AddRequest on the current group's engine; Unavailable with the reason while there
+  // is none. Thread-safe; `on_output` runs on the engine core thread and must not block.
+  absl::StatusOr<RequestId> AddRequest(Request request, Engine::OutputCallback on_output);
+  void Abort(RequestId id);
+  EngineStats stats() const;  // the current group's (zeros while there is none)
+  absl::Status health() const;
+  const ModelConfig& model_config() const { return config_; }
+  const EngineOptions& options() const { return options_; }
+  const tokenizer::Tokenizer* tokenizer() const { return tokenizer_.get(); }
+
+  struct Group;  // one formation's engine
 
  private:
-  EngineOptions base_;
-  std::shared_mutex mu_;
-  std::unique_ptr<Engine> engine_ ABSL_GUARDED_BY(mu_);
+  EngineHeadRank() = default;
+  void Watch(std::shared_ptr<Group> group);
+
+  EngineOptions options_;
+  ModelConfig config_;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
+  std::function<void(const absl::Status&)> on_failure_;
+  std::function<absl::Status()> health_source_;
+
+  mutable std::shared_mutex mu_;
+  std::shared_ptr<Group> group_ ABSL_GUARDED_BY(mu_);
+  uint64_t generations_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status down_ ABSL_GUARDED_BY(mu_) = absl::UnavailableError("the cluster is forming");
+  std::thread watcher_;
 };
 
 }  // namespace sparkstack::control

@@ -16,7 +16,7 @@
 #include "runtime/control/capabilities.h"
 #include "runtime/control/model_fingerprint.h"
 #include "runtime/control/proto_mapping.h"
-#include "runtime/control/relayed_bootstrap.h"
+#include "runtime/control/worker_host.h"
 #include "sparkstack/v1/control.grpc.pb.h"
 #include "spdlog/spdlog.h"
 
@@ -25,10 +25,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using Stream = grpc::ServerReaderWriter<pb::AgentMessage, pb::CoordinatorMessage>;
-
-// Bootstrap operations may wait for other ranks to load their weights first; the coordinator
-// aborts them when the group fails, so this is only the last resort.
-constexpr std::chrono::milliseconds kBootstrapTimeout{30 * 60 * 1000};
 
 std::string RandomId() {
   std::random_device device;
@@ -71,12 +67,8 @@ struct SessionState {
 struct WorkerRun {
   LoadPlan plan;
   uint64_t epoch = 0;
-  std::atomic<bool> stop{false};
-  std::unique_ptr<RelayedBootstrap> bootstrap;
-  std::thread thread;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done ABSL_GUARDED_BY(mu) = false;
+  std::unique_ptr<WorkerHost> host;  // set (under the agent's lock) right after registering
+  std::atomic<bool> ended{false};
 };
 
 }  // namespace
@@ -274,12 +266,14 @@ struct NodeAgent::Impl final : public pb::NodeAgent::Service {
         break;
       case pb::CoordinatorMessage::kBootstrapResult: {
         std::shared_ptr<WorkerRun> run;
+        WorkerHost* host = nullptr;
         {
           std::lock_guard<std::mutex> lock(mu);
           run = worker;
+          if (run != nullptr && run->epoch == m.epoch()) host = run->host.get();
         }
-        if (run != nullptr && run->epoch == m.epoch()) {
-          run->bootstrap->Deliver(m.bootstrap_result().seq(), ResultBlobs(m.bootstrap_result()));
+        if (host != nullptr) {
+          host->Deliver(m.bootstrap_result().seq(), ResultBlobs(m.bootstrap_result()));
         }
         break;
       }
@@ -334,6 +328,9 @@ struct NodeAgent::Impl final : public pb::NodeAgent::Service {
       return;
     }
     plan->head_host = current->peer_host;
+    auto run = std::make_shared<WorkerRun>();
+    run->plan = *plan;
+    run->epoch = epoch;
     std::shared_ptr<WorkerRun> previous;
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -343,14 +340,7 @@ struct NodeAgent::Impl final : public pb::NodeAgent::Service {
         return;
       }
       previous = worker;
-    }
-    if (previous != nullptr) {
-      bool done = false;
-      {
-        std::lock_guard<std::mutex> lock(previous->mu);
-        done = previous->done;
-      }
-      if (!done) {
+      if (previous != nullptr && !previous->ended) {
         ReportWorker(current, epoch, plan->rank,
                      absl::FailedPreconditionError(
                          absl::StrCat("worker rank ", previous->plan.rank, " of epoch ",
@@ -358,35 +348,10 @@ struct NodeAgent::Impl final : public pb::NodeAgent::Service {
                      false);
         return;
       }
-      previous->thread.join();
-    }
-    auto run = std::make_shared<WorkerRun>();
-    run->plan = *plan;
-    run->epoch = epoch;
-    std::weak_ptr<SessionState> weak = current;
-    run->bootstrap = std::make_unique<RelayedBootstrap>(
-        plan->rank, plan->world_size,
-        [weak, epoch](uint64_t seq, BootstrapOpKind kind, std::string_view blob) -> absl::Status {
-          std::shared_ptr<SessionState> s = weak.lock();
-          pb::AgentMessage message;
-          message.set_epoch(epoch);
-          pb::BootstrapContribution* c = message.mutable_bootstrap();
-          c->set_seq(seq);
-          c->set_op(kind == BootstrapOpKind::kAllGather   ? pb::BOOTSTRAP_OP_ALL_GATHER
-                    : kind == BootstrapOpKind::kBroadcast ? pb::BOOTSTRAP_OP_BROADCAST
-                                                          : pb::BOOTSTRAP_OP_BARRIER);
-          c->set_blob(std::string(blob));
-          if (s == nullptr || !s->Write(message)) {
-            return absl::UnavailableError("bootstrap: the coordinator's session is gone");
-          }
-          return absl::OkStatus();
-        },
-        kBootstrapTimeout);
-    {
-      std::lock_guard<std::mutex> lock(mu);
       worker = run;
       state = NodeState::kLoading;
     }
+    previous.reset();  // it has ended: its host's threads are done or finishing
     pb::AgentMessage accepted;
     accepted.set_epoch(epoch);
     ToProto(LoadProgress{.phase = LoadPhase::kAccepted,
@@ -394,55 +359,85 @@ struct NodeAgent::Impl final : public pb::NodeAgent::Service {
                                                  " (", WorkerKindName(plan->kind), ")")},
             accepted.mutable_progress());
     current->Write(accepted);
-    run->thread = std::thread([this, current, run] { RunWorker(current, run); });
-  }
 
-  // The worker thread: runs the rank, then reports how it ended.
-  void RunWorker(const std::shared_ptr<SessionState>& current,
-                 const std::shared_ptr<WorkerRun>& run) {
-    struct Context final : WorkerContext {
-      Impl* agent;
-      std::shared_ptr<SessionState> session;
-      std::shared_ptr<WorkerRun> run;
-      void Report(const LoadProgress& progress) override {
+    std::unique_ptr<WorkerHost> host;
+    WorkerEvents events = Events(current, run);
+    if (options.worker) {
+      host = StartThreadWorker(*plan, options.worker, std::move(events));
+    } else {
+      absl::StatusOr<std::unique_ptr<WorkerHost>> child =
+          StartChildWorker(*plan, options.worker_binary, std::move(events));
+      if (!child.ok()) {
         {
-          std::lock_guard<std::mutex> lock(agent->mu);
-          if (agent->worker == run && !agent->draining) {
-            if (progress.phase == LoadPhase::kReady) agent->state = NodeState::kReady;
-            if (progress.phase == LoadPhase::kFailed) agent->state = NodeState::kFailed;
-          }
+          std::lock_guard<std::mutex> lock(mu);
+          if (worker == run) worker.reset();
+          state = NodeState::kFailed;
         }
-        pb::AgentMessage message;
-        message.set_epoch(run->epoch);
-        ToProto(progress, message.mutable_progress());
-        session->Write(message);
+        ReportWorker(current, epoch, plan->rank, child.status(), false);
+        return;
       }
-      const std::atomic<bool>& stop() const override { return run->stop; }
-    } context;
-    context.agent = this;
-    context.session = current;
-    context.run = run;
-
-    absl::Status result = options.worker(run->plan, *run->bootstrap, context);
-    const bool stopped = run->stop.load();
-    if (!result.ok() && !stopped) {
-      spdlog::error("node agent: worker rank {} failed: {}", run->plan.rank, result.ToString());
+      host = *std::move(child);
     }
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (worker == run && !draining) {
-        state = result.ok() || stopped ? NodeState::kClaimed : NodeState::kFailed;
-      }
-    }
-    ReportWorker(current, run->epoch, run->plan.rank, result, stopped);
-    {
-      std::lock_guard<std::mutex> lock(run->mu);
-      run->done = true;
-    }
-    run->cv.notify_all();
+    std::lock_guard<std::mutex> lock(mu);
+    run->host = std::move(host);
   }
 
-  // Tells the session's worker to stop; with `wait`, also waits for it (bounded) and forgets it.
+  // What the rank's host reports goes to the session, tagged with the plan's epoch.
+  WorkerEvents Events(const std::shared_ptr<SessionState>& current,
+                      const std::shared_ptr<WorkerRun>& run) {
+    std::weak_ptr<WorkerRun> weak_run = run;
+    const uint64_t epoch = run->epoch;
+    const int rank = run->plan.rank;
+    WorkerEvents events;
+    events.progress = [this, current, weak_run, epoch](const LoadProgress& progress) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (worker != nullptr && worker == weak_run.lock() && !draining) {
+          if (progress.phase == LoadPhase::kReady) state = NodeState::kReady;
+          if (progress.phase == LoadPhase::kFailed) state = NodeState::kFailed;
+        }
+      }
+      pb::AgentMessage message;
+      message.set_epoch(epoch);
+      ToProto(progress, message.mutable_progress());
+      current->Write(message);
+    };
+    events.contribute = [current, epoch](uint64_t seq, BootstrapOpKind kind,
+                                         std::string_view blob) -> absl::Status {
+      pb::AgentMessage message;
+      message.set_epoch(epoch);
+      pb::BootstrapContribution* c = message.mutable_bootstrap();
+      c->set_seq(seq);
+      c->set_op(kind == BootstrapOpKind::kAllGather   ? pb::BOOTSTRAP_OP_ALL_GATHER
+                : kind == BootstrapOpKind::kBroadcast ? pb::BOOTSTRAP_OP_BROADCAST
+                                                      : pb::BOOTSTRAP_OP_BARRIER);
+      c->set_blob(std::string(blob));
+      if (!current->Write(message)) {
+        return absl::UnavailableError("bootstrap: the coordinator's session is gone");
+      }
+      return absl::OkStatus();
+    };
+    // Runs on the host's own thread: it must not destroy the host.
+    events.ended = [this, current, weak_run, epoch, rank](const absl::Status& result,
+                                                          bool stopped) {
+      if (!result.ok() && !stopped) {
+        spdlog::error("node agent: worker rank {} failed: {}", rank, result.ToString());
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        std::shared_ptr<WorkerRun> run = weak_run.lock();
+        if (run != nullptr) run->ended = true;
+        if (run != nullptr && worker == run && !draining) {
+          state = result.ok() || stopped ? NodeState::kClaimed : NodeState::kFailed;
+        }
+      }
+      ReportWorker(current, epoch, rank, result, stopped);
+    };
+    return events;
+  }
+
+  // Tells the session's worker to stop; with `wait`, also waits for it (bounded), ends it if it
+  // does not stop, and forgets it.
   void StopWorker(const std::shared_ptr<SessionState>& current, const std::string& reason,
                   bool wait) {
     std::shared_ptr<WorkerRun> run;
@@ -451,25 +446,19 @@ struct NodeAgent::Impl final : public pb::NodeAgent::Service {
       if (session != current) return;
       run = worker;
       if (wait) worker.reset();
+      if (run == nullptr || run->host == nullptr) return;
     }
-    if (run == nullptr) return;
-    run->stop = true;
-    run->bootstrap->Abort(absl::CancelledError(reason));
+    run->host->Stop(reason);
     if (!wait) return;
-    std::unique_lock<std::mutex> lock(run->mu);
-    if (run->cv.wait_for(lock, options.worker_stop_timeout, [&] { return run->done; })) {
-      lock.unlock();
-      run->thread.join();
-      return;
-    }
-    lock.unlock();
-    spdlog::critical("node agent: worker rank {} did not stop within {} ms ({})", run->plan.rank,
-                     options.worker_stop_timeout.count(), reason);
+    if (run->host->Wait(options.worker_stop_timeout)) return;
+    spdlog::warn("node agent: worker rank {} did not stop within {} ms ({}); ending it",
+                 run->plan.rank, options.worker_stop_timeout.count(), reason);
+    if (run->host->Abandon()) return;
+    // A rank on a thread of this process cannot be ended: it may hold the GPU for good.
     if (options.exit_on_stuck_worker) {
       spdlog::critical("node agent: exiting so that the supervisor restarts this node clean");
       std::_Exit(3);
     }
-    run->thread.detach();  // `run` stays alive in the thread's own reference
   }
 
   void RequestShutdown(const std::string& reason) {

@@ -1,7 +1,8 @@
 // NodeAgent: the control-plane server on every node (`sparkstack node`). It answers Hello with the
 // node's capabilities, accepts one coordinator session at a time, and hosts the worker rank that
-// session's load plan asks for (a WorkerRankFn on its own thread), relaying its bootstrap blobs
-// through the coordinator. Protocol: proto/sparkstack/v1/control.proto (service NodeAgent).
+// session's load plan asks for (in a child process, see NodeAgentOptions::worker), relaying its
+// bootstrap blobs through the coordinator. Protocol: proto/sparkstack/v1/control.proto (service
+// NodeAgent).
 //
 // Failure handling: when the session ends — the coordinator released it, its stream broke, or it
 // fell silent for the claimed heartbeat timeout — the agent stops the worker rank (stop flag set,
@@ -28,12 +29,16 @@ namespace sparkstack::control {
 struct NodeAgentOptions {
   std::string listen = "127.0.0.1:0";  // HOST:PORT; port 0 picks a free one (see port())
   AuthOptions auth;
-  WorkerRankFn worker = RunWorkerRank;
-  // How long a stopped worker rank may take to return.
-  std::chrono::milliseconds worker_stop_timeout{30000};
-  // A worker rank that does not return within worker_stop_timeout may hold the GPU for good: the
-  // agent then exits the process (status 3) so that its supervisor (systemd) restarts it clean.
-  // Tests that host fake workers in-process turn this off (the stuck thread is then detached).
+  // Empty (the default): each worker rank runs RunWorkerRank in a child process,
+  // `worker_binary node --worker-fd 3` (worker_host.h): a rank that fails ends its process, which
+  // its peers see at once, and one that does not stop is killed. Set: `worker` runs on a thread of
+  // the agent (tests with fake ranks).
+  WorkerRankFn worker;
+  std::string worker_binary = "/proc/self/exe";
+  // How long a worker rank told to stop may take before its process is killed.
+  std::chrono::milliseconds worker_stop_timeout{10000};
+  // A rank on a thread cannot be killed: when it does not stop in time the agent exits (status
+  // 3) so that its supervisor (systemd) restarts it clean. Tests turn this off.
   bool exit_on_stuck_worker = true;
 };
 

@@ -6,8 +6,8 @@
 
 namespace sparkstack::control {
 
-absl::StatusOr<std::unique_ptr<ServeCluster>> ServeCluster::Start(ServeClusterOptions options,
-                                                                  HeadRank* head) {
+absl::StatusOr<std::unique_ptr<ServeCluster>> ServeCluster::Start(
+    ServeClusterOptions options, HeadRank* head, const std::function<void(Coordinator&)>& prepare) {
   if (options.tp < 1 || options.pp < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("--tp ", options.tp, " and --pp ", options.pp, " must be at least 1"));
@@ -58,6 +58,7 @@ absl::StatusOr<std::unique_ptr<ServeCluster>> ServeCluster::Start(ServeClusterOp
   coordinator.load_timeout = options.load_timeout;
   SPARKSTACK_ASSIGN_OR_RETURN(cluster->coordinator_,
                               Coordinator::Create(std::move(coordinator), head));
+  if (prepare) prepare(*cluster->coordinator_);
   SPARKSTACK_RETURN_IF_ERROR(cluster->coordinator_->Start());
   return cluster;
 }

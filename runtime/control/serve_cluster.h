@@ -8,6 +8,7 @@
 #define SPARKSTACK_RUNTIME_CONTROL_SERVE_CLUSTER_H_
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,9 +42,11 @@ class ServeCluster {
  public:
   // Validates the options, starts local agents if asked, and forms the group (blocking until it
   // is ready); errors name the flag or the node at fault. `head` runs rank 0 and must outlive
-  // the cluster.
-  static absl::StatusOr<std::unique_ptr<ServeCluster>> Start(ServeClusterOptions options,
-                                                             HeadRank* head);
+  // the cluster. `prepare`, when given, runs with the coordinator before the first formation
+  // (to add observers, or wire rank 0's failures and health to it).
+  static absl::StatusOr<std::unique_ptr<ServeCluster>> Start(
+      ServeClusterOptions options, HeadRank* head,
+      const std::function<void(Coordinator&)>& prepare = nullptr);
   // Shutdown().
   ~ServeCluster();
 

@@ -277,9 +277,9 @@ Request GreedyRequest(std::vector<int32_t> prompt) {
 }
 
 // The engine's ranks hosted in the agents, joined through the control plane's bootstrap, generate
-// exactly what one process generates; requests on a group that loses a node end, and the
-// re-formed group serves again.
-TEST(ControlClusterTest, EngineRanksInTheAgentsMatchTheSingleProcessRun) {
+// exactly what one process generates; a request in flight when a node dies ends with an error
+// within 5 s, new requests are refused with the reason, and the re-formed group serves again.
+TEST(ControlClusterTest, EngineRanksInTheAgentsMatchTheSingleProcessRunAndSurviveANodeLoss) {
   const std::string model = WriteModel("engine");
   const Request request = GreedyRequest({1, 2, 3, 4, 200, 17, 5});
   EngineOptions single_options;
@@ -302,46 +302,72 @@ TEST(ControlClusterTest, EngineRanksInTheAgentsMatchTheSingleProcessRun) {
   Token token;
   auto agents = StartLocalAgents(3, token.path, /*restart_delay=*/milliseconds(1000));
   ASSERT_NE(agents, nullptr);
-  EngineHeadRank head(EngineOptions{});
+  EngineOptions cluster_options = single_options;
+  cluster_options.plan = {.tp = 2, .pp = 2};
+  auto head = EngineHeadRank::Create(cluster_options);
+  ASSERT_TRUE(head.ok()) << head.status();
   CoordinatorOptions options = Options(agents->addresses(), token.path, WorkerKind::kModel);
   options.plan.model_path = model;
   options.plan.tp = 2;
   options.plan.pp = 2;
   options.plan.threads = 1;
-  auto coordinator = Coordinator::Create(options, &head);
+  auto coordinator = Coordinator::Create(options, head->get());
   ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  (*head)->SetFailureCallback(
+      [&](const absl::Status& why) { (*coordinator)->ReportHeadFailure(why); });
+  (*head)->SetHealthSource([&]() -> absl::Status {
+    if ((*coordinator)->ready()) return absl::OkStatus();
+    return absl::UnavailableError((*coordinator)->Health().Summary());
+  });
   ASSERT_TRUE((*coordinator)->Start().ok());
-  const auto generate = [&]() {
+  EXPECT_TRUE((*head)->health().ok());
+  {
     Collected collected;
-    absl::Status added = absl::UnavailableError("no engine");
-    head.WithEngine([&](Engine* engine) {
-      if (engine != nullptr) added = engine->AddRequest(request, collected.Callback()).status();
-    });
-    EXPECT_TRUE(added.ok()) << added;
-    return collected.Wait(milliseconds(30000));
-  };
-  auto [tokens, reason] = generate();
-  EXPECT_EQ(reason, FinishReason::kLength);
-  EXPECT_EQ(tokens, expected);
+    ASSERT_TRUE((*head)->AddRequest(request, collected.Callback()).ok());
+    auto [tokens, reason] = collected.Wait(milliseconds(30000));
+    EXPECT_EQ(reason, FinishReason::kLength);
+    EXPECT_EQ(tokens, expected);
+  }
 
-  // A node dies: the group is torn down (rank 0's engine with it) and re-formed when the node is
-  // back; the new group generates the same tokens.
+  // A long request in flight when a node dies.
+  Request endless = GreedyRequest({9, 8, 7});
+  endless.stopping.max_tokens = (*head)->options().max_model_len - 3;
+  Collected in_flight;
+  auto id = (*head)->AddRequest(endless, in_flight.Callback());
+  ASSERT_TRUE(id.ok()) << id.status();
+  std::this_thread::sleep_for(milliseconds(200));
+  const auto killed_at = Clock::now();
   ASSERT_EQ(kill(agents->pid(2), SIGKILL), 0);
+  auto [partial, ended] = in_flight.Wait(milliseconds(5000));
+  EXPECT_LT(Clock::now() - killed_at, milliseconds(5000));
+  EXPECT_EQ(ended, FinishReason::kError) << "the request did not end with an error within 5 s";
   ClusterHealth h =
       (*coordinator)
-          ->WaitFor([](const ClusterHealth& h) { return h.state == ClusterState::kDegraded; },
+          ->WaitFor([](const ClusterHealth& h) { return h.state != ClusterState::kReady; },
                     milliseconds(5000));
   EXPECT_EQ(h.failed_rank, 3) << h.Summary();
+  // While the group is down, new requests are refused at once with the reason.
+  if (!(*coordinator)->ready()) {
+    absl::Status refused = (*head)->health();
+    EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
+  }
   h = (*coordinator)
           ->WaitFor([](const ClusterHealth& h) { return h.ready() && h.epoch >= 2; },
                     milliseconds(60000));
   ASSERT_TRUE(h.ready()) << h.Summary();
-  std::tie(tokens, reason) = generate();
-  EXPECT_EQ(reason, FinishReason::kLength);
-  EXPECT_EQ(tokens, expected);
-
+  {
+    Collected collected;
+    auto again = (*head)->AddRequest(request, collected.Callback());
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_NE(*again, *id);  // ids never repeat across groups
+    (*head)->Abort(*id);     // an earlier group's request: ignored
+    auto [tokens, reason] = collected.Wait(milliseconds(30000));
+    EXPECT_EQ(reason, FinishReason::kLength);
+    EXPECT_EQ(tokens, expected);
+  }
   (*coordinator)->Shutdown();
   EXPECT_EQ((*coordinator)->Health().state, ClusterState::kStopped);
+  EXPECT_EQ((*head)->health().code(), absl::StatusCode::kUnavailable);
   fs::remove_all(model);
 }
 
