@@ -1,10 +1,17 @@
 // `sparkstack serve`: the head. Brings up the cluster (runtime/control: local or remote node
-// agents, the coordinator, rank 0 on this process), then runs the API servers (runtime/serving)
-// until SIGINT/SIGTERM. This file only parses flags and calls those two entry points.
+// agents, the coordinator, rank 0's engine in this process), then runs the API servers
+// (runtime/serving) in front of it until SIGINT/SIGTERM. This file only parses flags and calls
+// those entry points:
+//   control::EngineHeadRank::Create, control::ServeCluster::Start      (the cluster)
+//   MakeServingOptions (launcher/serving_flags.h), serving::StartApiServer  (the APIs)
+// The API servers see the engine through serving::EngineProvider, which ClusterEngineProvider
+// below forwards to the EngineHeadRank: the same object across re-formations, its health the
+// cluster's.
 //
-// Ownership: the flag parsing and the cluster bring-up belong to the control plane; the API
-// servers' flags (--host, --port, --grpc-port, --served-model-name, --api-key-file) are parsed
-// here and handed to runtime/serving unchanged.
+// MERGE NOTE: the control and serving branches both add this file. The API servers are wired in
+// when runtime/serving is in the tree (__has_include below), so this version is the merged one.
+#include <sys/resource.h>
+
 #include <iostream>
 #include <memory>
 #include <string>
@@ -19,11 +26,19 @@
 #include "runtime/control/serve_cluster.h"
 #include "runtime/core/status_macros.h"
 
+#if __has_include("runtime/serving/server.h") && __has_include("launcher/serving_flags.h")
+#define SPARKSTACK_SERVE_API 1
+#include "launcher/serving_flags.h"
+#include "runtime/serving/engine_provider.h"
+#include "runtime/serving/server.h"
+#else
+#define SPARKSTACK_SERVE_API 0
+#endif
+
 namespace sparkstack::launcher {
 namespace {
 
 struct ServeFlags {
-  // Cluster (control plane) and engine.
   std::string model;
   std::string node_model;
   EngineFlags engine;  // --tp, --pp, --local-ranks, --threads, --max-num-seqs, --kv-cache-bytes...
@@ -33,13 +48,39 @@ struct ServeFlags {
   int heartbeat_ms = 1000;
   int heartbeat_timeout_ms = 3000;
   int load_timeout_s = 1800;
-  // API servers (runtime/serving).
-  std::string host = "127.0.0.1";
-  int port = 8000;
-  int grpc_port = 50051;
-  std::string served_model_name;
-  std::string api_key_file;
+#if SPARKSTACK_SERVE_API
+  ServingFlags serving;  // --host, --port, --grpc-port, --served-model-name, --api-key-file...
+#endif
 };
+
+#if SPARKSTACK_SERVE_API
+// The API servers' view of the cluster's engine.
+class ClusterEngineProvider final : public serving::EngineProvider {
+ public:
+  explicit ClusterEngineProvider(control::EngineHeadRank& head) : head_(head) {}
+  absl::StatusOr<RequestId> AddRequest(Request request, Engine::OutputCallback on_output) override {
+    return head_.AddRequest(std::move(request), std::move(on_output));
+  }
+  void Abort(RequestId id) override { head_.Abort(id); }
+  EngineStats stats() const override { return head_.stats(); }
+  absl::Status health() const override { return head_.health(); }
+  const ModelConfig& model_config() const override { return head_.model_config(); }
+  const EngineOptions& options() const override { return head_.options(); }
+  const tokenizer::Tokenizer* tokenizer() const override { return head_.tokenizer(); }
+
+ private:
+  control::EngineHeadRank& head_;
+};
+
+// Every client connection is a descriptor: allow as many as the hard limit does.
+void RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+#endif
 
 absl::StatusOr<control::ServeClusterOptions> ClusterOptions(const ServeFlags& f) {
   control::ServeClusterOptions options;
@@ -52,9 +93,7 @@ absl::StatusOr<control::ServeClusterOptions> ClusterOptions(const ServeFlags& f)
   options.tp = f.engine.tp;
   options.pp = f.engine.pp;
   if (!f.nodes.empty()) {
-    for (absl::string_view node : absl::StrSplit(f.nodes, ',')) {
-      options.nodes.emplace_back(node);
-    }
+    for (absl::string_view node : absl::StrSplit(f.nodes, ',')) options.nodes.emplace_back(node);
   }
   options.local_ranks = f.engine.local_ranks;
   options.auth = f.auth;
@@ -88,6 +127,13 @@ EngineOptions EngineOptionsFrom(const ServeFlags& f) {
 absl::Status Run(const ServeFlags& f) {
   BlockTerminationSignals();
   SPARKSTACK_ASSIGN_OR_RETURN(control::ServeClusterOptions options, ClusterOptions(f));
+#if SPARKSTACK_SERVE_API
+  RaiseDescriptorLimit();
+  serving::ServingOptions api_options;
+  if (!f.probe) {
+    SPARKSTACK_ASSIGN_OR_RETURN(api_options, MakeServingOptions(f.serving, f.model));
+  }
+#endif
   // Rank 0 of the group: the engine (or the data-plane probe).
   std::unique_ptr<control::HeadRank> head;
   control::EngineHeadRank* engine_head = nullptr;
@@ -121,28 +167,37 @@ absl::Status Run(const ServeFlags& f) {
               << engine_head->stats().kv_blocks_total << " KV blocks, max_num_seqs "
               << engine_head->options().max_num_seqs << std::endl;
   }
-
-  // API servers (runtime/serving) start here, given f.host, f.port, f.grpc_port,
-  // f.served_model_name (default: the model directory's name), f.api_key_file, and *engine_head:
-  // it has serving::EngineProvider's methods (AddRequest, Abort, stats, health, model_config,
-  // options, tokenizer) across re-formations; health() carries the cluster's.
-
+#if SPARKSTACK_SERVE_API
+  std::unique_ptr<ClusterEngineProvider> provider;
+  std::unique_ptr<serving::ApiServer> api;
+  if (engine_head != nullptr) {
+    provider = std::make_unique<ClusterEngineProvider>(*engine_head);
+    SPARKSTACK_ASSIGN_OR_RETURN(api, serving::StartApiServer(*provider, api_options));
+    std::cerr << "sparkstack serve: ready, model " << api_options.served_model_name << ", http "
+              << api_options.host << ":" << api->http_port() << ", grpc " << api_options.host << ":"
+              << api->grpc_port() << std::endl;
+  }
+#endif
   const int signal = WaitForTerminationSignal([] { return false; });
   std::cerr << "sparkstack serve: signal " << signal << ", shutting down" << std::endl;
+#if SPARKSTACK_SERVE_API
+  if (api != nullptr) api->Shutdown();  // before the engine goes away
+#endif
   cluster->Shutdown();
   return absl::OkStatus();
 }
 
 void SetupServeCommand(CLI::App& root) {
   auto flags = std::make_shared<ServeFlags>();
-  CLI::App* cmd =
-      root.add_subcommand("serve", "Serve a model across this machine (rank 0) and node agents");
+  CLI::App* cmd = root.add_subcommand(
+      "serve",
+      "Serve a model over OpenAI-compatible HTTP and gRPC, with rank 0 here and the other ranks "
+      "on node agents");
   cmd->add_option("--model", flags->model, "model directory on this machine");
   cmd->add_option("--node-model-dir", flags->node_model,
                   "the model directory on the nodes (default: the same path as --model)");
   AddEngineFlags(*cmd, flags->engine);
-  // The rendezvous is the TCP bootstrap of `generate`; serve forms its group over the control
-  // plane.
+  // --rendezvous is the TCP bootstrap of `generate`; serve forms its group over the control plane.
   cmd->remove_option(cmd->get_option("--rendezvous"));
   cmd->remove_option(cmd->get_option("--timeout"));
   cmd->get_option("--local-ranks")
@@ -160,13 +215,9 @@ void SetupServeCommand(CLI::App& root) {
       ->check(CLI::Range(50, 60000));
   cmd->add_option("--load-timeout", flags->load_timeout_s, "seconds for the group to form")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--host", flags->host, "address of the HTTP and gRPC API servers");
-  cmd->add_option("--port", flags->port, "OpenAI-compatible HTTP port");
-  cmd->add_option("--grpc-port", flags->grpc_port, "gRPC sparkstack.v1.Inference port");
-  cmd->add_option("--served-model-name", flags->served_model_name,
-                  "model name in the APIs (default: the model directory's name)");
-  cmd->add_option("--api-key-file", flags->api_key_file,
-                  "clients must send this key (Authorization: Bearer KEY)");
+#if SPARKSTACK_SERVE_API
+  AddServingFlags(*cmd, flags->serving);
+#endif
   cmd->callback([flags] { FinishCommand(Run(*flags)); });
 }
 

@@ -83,17 +83,6 @@ struct Formation {
   uint64_t ping_seq = 0;
 };
 
-BootstrapOpKind KindOf(pb::BootstrapOp op) {
-  switch (op) {
-    case pb::BOOTSTRAP_OP_BROADCAST:
-      return BootstrapOpKind::kBroadcast;
-    case pb::BOOTSTRAP_OP_BARRIER:
-      return BootstrapOpKind::kBarrier;
-    default:
-      return BootstrapOpKind::kAllGather;
-  }
-}
-
 }  // namespace
 
 const char* ClusterStateName(ClusterState state) {
@@ -251,7 +240,7 @@ struct Coordinator::Impl {
         FailFormation(epoch, rank, valid, false);
         return;
       }
-      (void)Contribute(epoch, rank, c.seq(), KindOf(c.op()), c.blob());
+      (void)Contribute(epoch, rank, c.seq(), FromProto(c.op()), c.blob());
       return;
     }
     std::lock_guard<std::mutex> lock(mu);

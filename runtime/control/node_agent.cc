@@ -408,9 +408,7 @@ struct NodeAgent::Impl final : public pb::NodeAgent::Service {
       message.set_epoch(epoch);
       pb::BootstrapContribution* c = message.mutable_bootstrap();
       c->set_seq(seq);
-      c->set_op(kind == BootstrapOpKind::kAllGather   ? pb::BOOTSTRAP_OP_ALL_GATHER
-                : kind == BootstrapOpKind::kBroadcast ? pb::BOOTSTRAP_OP_BROADCAST
-                                                      : pb::BOOTSTRAP_OP_BARRIER);
+      c->set_op(ToProto(kind));
       c->set_blob(std::string(blob));
       if (!current->Write(message)) {
         return absl::UnavailableError("bootstrap: the coordinator's session is gone");

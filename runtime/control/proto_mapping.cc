@@ -374,6 +374,29 @@ absl::Status ValidateClaim(const pb::Claim& claim) {
   return absl::OkStatus();
 }
 
+pb::BootstrapOp ToProto(BootstrapOpKind kind) {
+  switch (kind) {
+    case BootstrapOpKind::kAllGather:
+      return pb::BOOTSTRAP_OP_ALL_GATHER;
+    case BootstrapOpKind::kBroadcast:
+      return pb::BOOTSTRAP_OP_BROADCAST;
+    case BootstrapOpKind::kBarrier:
+      return pb::BOOTSTRAP_OP_BARRIER;
+  }
+  return pb::BOOTSTRAP_OP_UNSPECIFIED;
+}
+
+BootstrapOpKind FromProto(pb::BootstrapOp op) {
+  switch (op) {
+    case pb::BOOTSTRAP_OP_BROADCAST:
+      return BootstrapOpKind::kBroadcast;
+    case pb::BOOTSTRAP_OP_BARRIER:
+      return BootstrapOpKind::kBarrier;
+    default:
+      return BootstrapOpKind::kAllGather;
+  }
+}
+
 absl::Status ValidateContribution(const pb::BootstrapContribution& contribution) {
   constexpr absl::string_view kWhere = "bootstrap contribution";
   if (contribution.op() != pb::BOOTSTRAP_OP_ALL_GATHER &&

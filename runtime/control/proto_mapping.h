@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "grpcpp/support/status.h"
+#include "runtime/control/blob_exchange.h"
 #include "runtime/control/control_types.h"
 #include "sparkstack/v1/control.pb.h"
 
@@ -47,6 +48,10 @@ absl::StatusOr<absl::Status> FromProto(const pb::WorkerReport& in);
 // Checks a Claim: protocol version (the error names both), cluster id and name sizes, and
 // 50 <= heartbeat_interval_ms <= heartbeat_timeout_ms <= 60000.
 absl::Status ValidateClaim(const pb::Claim& claim);
+pb::BootstrapOp ToProto(BootstrapOpKind kind);
+// Unknown ops read as AllGather; ValidateContribution refuses them first.
+BootstrapOpKind FromProto(pb::BootstrapOp op);
+
 // Checks a contribution: known op, blob within kBootstrapMaxBlobBytes.
 absl::Status ValidateContribution(const pb::BootstrapContribution& contribution);
 

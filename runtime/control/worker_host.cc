@@ -77,29 +77,6 @@ bool ReadFrame(int fd, google::protobuf::MessageLite* message) {
   _exit(status);
 }
 
-pb::BootstrapOp ToProto(BootstrapOpKind kind) {
-  switch (kind) {
-    case BootstrapOpKind::kAllGather:
-      return pb::BOOTSTRAP_OP_ALL_GATHER;
-    case BootstrapOpKind::kBroadcast:
-      return pb::BOOTSTRAP_OP_BROADCAST;
-    case BootstrapOpKind::kBarrier:
-      return pb::BOOTSTRAP_OP_BARRIER;
-  }
-  return pb::BOOTSTRAP_OP_UNSPECIFIED;
-}
-
-BootstrapOpKind FromProto(pb::BootstrapOp op) {
-  switch (op) {
-    case pb::BOOTSTRAP_OP_BROADCAST:
-      return BootstrapOpKind::kBroadcast;
-    case pb::BOOTSTRAP_OP_BARRIER:
-      return BootstrapOpKind::kBarrier;
-    default:
-      return BootstrapOpKind::kAllGather;
-  }
-}
-
 // --- on a thread -------------------------------------------------------------------------------
 
 class ThreadWorker final : public WorkerHost {
@@ -235,7 +212,7 @@ class ChildWorker final : public WorkerHost {
         case pb::AgentMessage::kBootstrap: {
           const pb::BootstrapContribution& c = message.bootstrap();
           if (ValidateContribution(c).ok()) {
-            (void)events_.contribute(c.seq(), FromProto(c.op()), c.blob());
+            (void)events_.contribute(c.seq(), control::FromProto(c.op()), c.blob());
           }
           break;
         }
@@ -371,7 +348,7 @@ void RunWorkerProcess(int fd, const WorkerRankFn& fn, std::chrono::milliseconds 
         pb::AgentMessage message;
         pb::BootstrapContribution* c = message.mutable_bootstrap();
         c->set_seq(seq);
-        c->set_op(ToProto(kind));
+        c->set_op(control::ToProto(kind));
         c->set_blob(std::string(blob));
         if (!write(message)) return absl::UnavailableError("bootstrap: the node agent is gone");
         return absl::OkStatus();

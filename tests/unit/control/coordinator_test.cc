@@ -377,9 +377,10 @@ TEST(NodeAgentTest, ShutdownIsRefusedWhileAClusterHoldsTheNodeUnlessForced) {
   EXPECT_TRUE(shutdown(true).ok());
   EXPECT_THAT(agents[0]->Wait(), HasSubstr("Shutdown RPC"));
   // The head notices the node going away like any other loss.
-  ClusterHealth h = (*coordinator)->WaitFor(
-      [](const ClusterHealth& h) { return h.state == ClusterState::kDegraded; },
-      milliseconds(3000));
+  ClusterHealth h =
+      (*coordinator)
+          ->WaitFor([](const ClusterHealth& h) { return h.state == ClusterState::kDegraded; },
+                    milliseconds(3000));
   EXPECT_EQ(h.state, ClusterState::kDegraded);
   EXPECT_EQ(h.failed_rank, 1);
 }

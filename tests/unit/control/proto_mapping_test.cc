@@ -243,6 +243,11 @@ TEST(ProtoMappingTest, BootstrapBounds) {
   c.set_op(pb::BOOTSTRAP_OP_UNSPECIFIED);
   EXPECT_THAT(ValidateContribution(c).message(), HasSubstr("unknown op"));
 
+  for (BootstrapOpKind kind :
+       {BootstrapOpKind::kAllGather, BootstrapOpKind::kBroadcast, BootstrapOpKind::kBarrier}) {
+    EXPECT_EQ(FromProto(ToProto(kind)), kind);
+  }
+
   pb::BootstrapResult r;
   r.add_blobs("x");
   r.add_blobs("y");
