@@ -114,7 +114,7 @@ export class Tally {
     return ok;
   }
   equal(name, got, want) {
-    const g = JSON.stringify(got), w = JSON.stringify(want);
+    const g = String(JSON.stringify(got)), w = String(JSON.stringify(want));
     return this.check(name, g === w, `got  ${g.slice(0, 400)}\n  want ${w.slice(0, 400)}`);
   }
   close(...cleanups) {
