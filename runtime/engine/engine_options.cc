@@ -8,6 +8,7 @@
 #include "runtime/engine/engine.h"
 #include "runtime/model/model_config.h"
 #include "runtime/model/pipeline_split.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 namespace sparkstack {
 
@@ -104,6 +105,14 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(EngineOptions o) {
   if (o.threads == 0) {
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     o.threads = std::max(1, cores / o.plan.world_size());
+  }
+  // Checkpoints pad the embedding past the tokenizer's vocabulary (Qwen3: 151936 vs 151669);
+  // padding ids must never be sampled, or detokenizing the output fails.
+  if (o.sampling_vocab_limit == 0) {
+    auto tokenizer = tokenizer::Tokenizer::Load(o.model_dir);
+    if (tokenizer.ok() && (*tokenizer)->vocab_size() < config.vocab_size) {
+      o.sampling_vocab_limit = (*tokenizer)->vocab_size();
+    }
   }
   if (o.sampling_vocab_limit < 0 || o.sampling_vocab_limit > config.vocab_size) {
     o.sampling_vocab_limit = config.vocab_size;
