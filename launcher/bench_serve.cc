@@ -10,16 +10,16 @@
 #include <utility>  // before Boost 1.74's asio, which uses std::exchange without it
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "boost/asio.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 #include "launcher/bench_load.h"
+#include "launcher/http_client.h"
+#include "launcher/sse_events.h"
 #include "nlohmann/json.hpp"
 #include "runtime/core/status_macros.h"
-#include "runtime/serving/api_key.h"
 
 namespace sparkstack::launcher {
 namespace {
@@ -31,83 +31,6 @@ using Clock = std::chrono::steady_clock;
 using boost::system::error_code;
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-struct Target {
-  std::string host;
-  std::string port;
-  std::string authorization;  // "Bearer KEY" or empty
-};
-
-absl::StatusOr<Target> ParseUrl(const std::string& url) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.rfind(kScheme, 0) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("--url ", url, ": expected http://HOST:PORT"));
-  }
-  std::string rest = url.substr(kScheme.size());
-  rest = rest.substr(0, rest.find('/'));
-  const size_t colon = rest.rfind(':');
-  Target target;
-  if (colon == std::string::npos) {
-    target.host = rest;
-    target.port = "80";
-  } else {
-    target.host = rest.substr(0, colon);
-    target.port = rest.substr(colon + 1);
-  }
-  if (target.host.size() > 2 && target.host.front() == '[') {
-    target.host = target.host.substr(1, target.host.size() - 2);
-  }
-  int port = 0;
-  if (target.host.empty() || !absl::SimpleAtoi(target.port, &port) || port <= 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("--url ", url, ": expected http://HOST:PORT"));
-  }
-  return target;
-}
-
-struct ModelCard {
-  std::string name;
-  int64_t vocab_size = 0;
-};
-
-// GET /v1/models: the served model's name and vocabulary size (sparkstack's model card has it).
-absl::StatusOr<ModelCard> FetchModel(const Target& target) {
-  net::io_context io;
-  tcp::resolver resolver(io);
-  boost::beast::tcp_stream stream(io);
-  error_code ec;
-  auto endpoints = resolver.resolve(target.host, target.port, ec);
-  if (!ec) stream.connect(endpoints, ec);
-  if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot connect to ", target.host, ":", target.port, ": ", ec.message()));
-  }
-  http::request<http::empty_body> request(http::verb::get, "/v1/models", 11);
-  request.set(http::field::host, target.host);
-  if (!target.authorization.empty()) request.set(http::field::authorization, target.authorization);
-  http::write(stream, request, ec);
-  boost::beast::flat_buffer buffer;
-  http::response<http::string_body> response;
-  if (!ec) http::read(stream, buffer, response, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("GET /v1/models: ", ec.message()));
-  if (response.result_int() != 200) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("GET /v1/models: HTTP ", response.result_int(), " ", response.body()));
-  }
-  auto json = nlohmann::json::parse(response.body(), nullptr, false);
-  if (json.is_discarded() || !json.contains("data") || !json["data"].is_array() ||
-      json["data"].empty() || !json["data"][0].contains("id")) {
-    return absl::FailedPreconditionError("GET /v1/models: no model in the answer");
-  }
-  ModelCard card;
-  card.name = json["data"][0]["id"].get<std::string>();
-  auto vocab = json["data"][0].find("vocab_size");
-  if (vocab == json["data"][0].end() || !vocab->is_number_integer()) {
-    return absl::FailedPreconditionError(
-        "GET /v1/models: the model card has no vocab_size (is this a sparkstack server?)");
-  }
-  card.vocab_size = vocab->get<int64_t>();
-  return card;
-}
 
 // What one streamed request measured.
 struct Measured {
@@ -164,12 +87,8 @@ class StreamedRequest : public std::enable_shared_from_this<StreamedRequest> {
   void Scan() {
     if (!parser_->is_header_done()) return;
     if (parser_->get().result_int() != 200) return;
-    const std::string& body = parser_->get().body();
     const Clock::time_point now = Clock::now();
-    for (size_t end; (end = body.find("\n\n", scanned_)) != std::string::npos; scanned_ = end + 2) {
-      const std::string_view event(body.data() + scanned_, end - scanned_);
-      if (event.rfind("data: ", 0) != 0) continue;
-      const std::string_view data = event.substr(6);
+    for (std::string_view data : events_.Next(parser_->get().body())) {
       if (data == "[DONE]") {
         done_seen_ = true;
         continue;
@@ -215,7 +134,7 @@ class StreamedRequest : public std::enable_shared_from_this<StreamedRequest> {
   http::request<http::string_body> request_;
   boost::beast::flat_buffer buffer_;
   std::optional<http::response_parser<http::string_body>> parser_;
-  size_t scanned_ = 0;
+  SseEvents events_;
   bool done_seen_ = false;
   std::string error_;
   Measured* out_;
@@ -236,12 +155,12 @@ void AddServeBenchFlags(CLI::App& cmd, ServeBenchFlags& f) {
 }
 
 absl::Status RunServeBench(const BenchLoad& load, const ServeBenchFlags& flags) {
-  SPARKSTACK_ASSIGN_OR_RETURN(Target target, ParseUrl(flags.url));
-  if (!flags.api_key_file.empty()) {
-    SPARKSTACK_ASSIGN_OR_RETURN(std::string key, serving::ReadApiKeyFile(flags.api_key_file));
-    target.authorization = absl::StrCat("Bearer ", key);
+  SPARKSTACK_ASSIGN_OR_RETURN(HttpTarget target, ParseHttpTarget(flags.url, flags.api_key_file));
+  SPARKSTACK_ASSIGN_OR_RETURN(ServedModel model, FetchServedModel(target));
+  if (model.vocab_size <= 0) {
+    return absl::FailedPreconditionError(
+        "GET /v1/models: the model card has no vocab_size (is this a sparkstack server?)");
   }
-  SPARKSTACK_ASSIGN_OR_RETURN(ModelCard model, FetchModel(target));
   std::vector<BenchRequest> requests =
       MakeBenchRequests(load.num_prompts, load.input_len, load.output_len, load.range_ratio,
                         load.seed, model.vocab_size);
