@@ -110,8 +110,8 @@ class Router {
     exchange.Respond(200, kJson, DumpJson(ModelCard()));
   }
 
-  // {"prompt": "..."} or {"messages": [...]}, with add_special_tokens / add_generation_prompt.
-  absl::StatusOr<Json> TokenizeBody(const std::string& body) const {
+  // A /tokenize or /detokenize body: a JSON object whose optional "model" is the served one.
+  absl::StatusOr<Json> ParseObject(const std::string& body) const {
     Json json = Json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (json.is_discarded() || !json.is_object()) {
       return absl::InvalidArgumentError("the request body must be a JSON object");
@@ -120,6 +120,12 @@ class Router {
       if (!model->is_string()) return absl::InvalidArgumentError("model: expected a string");
       SPARKSTACK_RETURN_IF_ERROR(CheckModel(model->get<std::string>()));
     }
+    return json;
+  }
+
+  // {"prompt": "..."} or {"messages": [...]}, with add_special_tokens / add_generation_prompt.
+  absl::StatusOr<Json> TokenizeBody(const std::string& body) const {
+    SPARKSTACK_ASSIGN_OR_RETURN(Json json, ParseObject(body));
     PromptSpec prompt;
     auto flag = [&](const char* key, bool* out) -> absl::Status {
       auto it = json.find(key);
@@ -152,14 +158,7 @@ class Router {
   }
 
   absl::StatusOr<Json> DetokenizeBody(const std::string& body) const {
-    Json json = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (json.is_discarded() || !json.is_object()) {
-      return absl::InvalidArgumentError("the request body must be a JSON object");
-    }
-    if (auto model = json.find("model"); model != json.end() && !model->is_null()) {
-      if (!model->is_string()) return absl::InvalidArgumentError("model: expected a string");
-      SPARKSTACK_RETURN_IF_ERROR(CheckModel(model->get<std::string>()));
-    }
+    SPARKSTACK_ASSIGN_OR_RETURN(Json json, ParseObject(body));
     auto tokens = json.find("tokens");
     if (tokens == json.end() || !tokens->is_array()) {
       return absl::InvalidArgumentError("tokens: expected an array of token ids");

@@ -158,6 +158,19 @@ try {
   t.equal('chat stream role first', role, 'assistant');
   t.equal('chat stream usage', chatUsage && pick(chatUsage), usageOf(chatRef));
 
+  // /tokenize and /detokenize (vLLM's shape) use the same tokenizer and chat template.
+  const post = async (route, body) => (await fetch(`${server.url}${route}`, {
+    method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify(body),
+  })).json();
+  const tok = await post('/tokenize', {model: 'tiny-qwen3', prompt: lines[0].prompt});
+  t.equal('/tokenize = generate prompt_ids', [tok.tokens, tok.count, tok.max_model_len],
+          [ref[0].prompt_ids, ref[0].prompt_ids.length, 2048]);
+  t.equal('/tokenize messages = generate --chat prompt_ids',
+          (await post('/tokenize', {messages})).tokens, chatRef.prompt_ids);
+  t.equal('/detokenize = generate text',
+          (await post('/detokenize', {tokens: ref[0].output_ids, skip_special_tokens: true})).prompt,
+          ref[0].text);
+
   // Errors come back as the client's typed errors.
   try {
     await client.completions.create({model: 'no-such-model', prompt: 'x', max_tokens: 1});
