@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {generate, generatePromptsFile, logSoftmax, makeTinyModel, metrics, requireFrom,
+        samplingVocab,
         startServer, Tally, topK, waitForMetrics, workDir} from './serving_lib.mjs';
 
 const [bin, nodeModules, sourceDir] = process.argv.slice(2);
@@ -17,6 +18,7 @@ const protoLoader = require('@grpc/proto-loader');
 const t = new Tally();
 const work = workDir('grpc');
 const model = makeTinyModel(bin, nodeModules, work);
+const vocab = samplingVocab(nodeModules, model);  // logprobs are over these ids
 
 const lines = [
   {prompt: 'Hello, Spark! 你好', max_tokens: 12, ignore_eos: true, temperature: 0, seed: 0},
@@ -90,7 +92,7 @@ try {
   const g3 = await collect({text: lines[0].prompt, sampling: {temperature: 0, logprobs: 5},
                             stopping: {max_tokens: 2, ignore_eos: true}});
   const lp = g3.messages.flatMap((m) => m.logprobs ?? []);
-  const ls = logSoftmax(ref[0].last_logits);
+  const ls = logSoftmax(ref[0].last_logits.slice(0, vocab));
   const want = topK(ls, 5);
   t.equal('logprobs: one per token', lp.length, 2);
   t.equal('logprobs[0].top ids = top 5 of log_softmax(logits)', lp[0]?.top.map((e) => e.token_id),

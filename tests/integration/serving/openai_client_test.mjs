@@ -5,7 +5,8 @@
 // Usage: node openai_client_test.mjs SPARKSTACK_BINARY NODE_MODULES_DIR
 import fs from 'node:fs';
 import path from 'node:path';
-import {generate, generatePromptsFile, logSoftmax, makeTinyModel, requireFrom, startServer, Tally,
+import {generate, generatePromptsFile, logSoftmax, makeTinyModel, requireFrom, samplingVocab,
+        startServer, Tally,
         topK, workDir} from './serving_lib.mjs';
 
 const [bin, nodeModules] = process.argv.slice(2);
@@ -13,6 +14,7 @@ const {OpenAI} = requireFrom(nodeModules)('openai');
 const t = new Tally();
 const work = workDir('openai');
 const model = makeTinyModel(bin, nodeModules, work);
+const vocab = samplingVocab(nodeModules, model);  // logprobs are over these ids
 
 // Offline references, one generate run for every text prompt (each line its own sampling).
 const penalties = {top_k: 40, top_p: 0.95, min_p: 0.01, presence_penalty: 0.5,
@@ -118,7 +120,7 @@ try {
   // Logprobs: the chosen token's logprob is log_softmax(first-token logits).
   const lp = await client.completions.create({prompt: lines[0].prompt, ...sampling(lines[0]),
                                               max_tokens: 3, logprobs: 5});
-  const ls0 = logSoftmax(ref[0].last_logits);
+  const ls0 = logSoftmax(ref[0].last_logits.slice(0, vocab));
   const got0 = lp.choices[0].logprobs.token_logprobs[0];
   t.check('completions logprobs[0] = log_softmax(logits)[token]',
           Math.abs(got0 - ls0[ref[0].output_ids[0]]) < 1e-3,
@@ -134,7 +136,7 @@ try {
   t.equal('chat content = generate --chat', chat.choices[0].message.content, chatRef.text);
   t.equal('chat role', chat.choices[0].message.role, 'assistant');
   t.equal('chat usage', pick(chat.usage), usageOf(chatRef));
-  const lsChat = logSoftmax(chatRef.last_logits);
+  const lsChat = logSoftmax(chatRef.last_logits.slice(0, vocab));
   const wantTop = topK(lsChat, 4).map((id) => lsChat[id]);
   const gotTop = chat.choices[0].logprobs.content[0].top_logprobs.map((e) => e.logprob);
   t.check('chat top_logprobs = top 4 of log_softmax(logits)',

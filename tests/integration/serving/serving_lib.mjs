@@ -124,6 +124,14 @@ export class Tally {
   }
 }
 
+// The ids a model with this tokenizer may sample: Hugging Face tokenizers' vocabulary size with
+// added tokens (the checkpoint's padded embedding rows past it are never sampled, and logprobs are
+// reported over the allowed ids).
+export function samplingVocab(nodeModules, model) {
+  const {Tokenizer} = requireFrom(nodeModules)('@anush008/tokenizers');
+  return Tokenizer.fromFile(path.join(model, 'tokenizer.json')).getVocabSize(true);
+}
+
 // log_softmax of a logits row, as float64.
 export function logSoftmax(logits) {
   let max = -Infinity;
