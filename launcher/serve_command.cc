@@ -7,9 +7,6 @@
 // The API servers see the engine through serving::EngineProvider, which ClusterEngineProvider
 // below forwards to the EngineHeadRank: the same object across re-formations, its health the
 // cluster's.
-//
-// MERGE NOTE: the control and serving branches both add this file. The API servers are wired in
-// when runtime/serving is in the tree (__has_include below), so this version is the merged one.
 #include <sys/resource.h>
 
 #include <iostream>
@@ -21,19 +18,13 @@
 #include "launcher/command_registry.h"
 #include "launcher/control_flags.h"
 #include "launcher/engine_launch.h"
+#include "launcher/serving_flags.h"
 #include "runtime/control/data_plane_probe.h"
 #include "runtime/control/engine_adapter.h"
 #include "runtime/control/serve_cluster.h"
 #include "runtime/core/status_macros.h"
-
-#if __has_include("runtime/serving/server.h") && __has_include("launcher/serving_flags.h")
-#define SPARKSTACK_SERVE_API 1
-#include "launcher/serving_flags.h"
 #include "runtime/serving/engine_provider.h"
 #include "runtime/serving/server.h"
-#else
-#define SPARKSTACK_SERVE_API 0
-#endif
 
 namespace sparkstack::launcher {
 namespace {
@@ -48,12 +39,9 @@ struct ServeFlags {
   int heartbeat_ms = 1000;
   int heartbeat_timeout_ms = 3000;
   int load_timeout_s = 1800;
-#if SPARKSTACK_SERVE_API
   ServingFlags serving;  // --host, --port, --grpc-port, --served-model-name, --api-key-file...
-#endif
 };
 
-#if SPARKSTACK_SERVE_API
 // The API servers' view of the cluster's engine.
 class ClusterEngineProvider final : public serving::EngineProvider {
  public:
@@ -80,7 +68,6 @@ void RaiseDescriptorLimit() {
     setrlimit(RLIMIT_NOFILE, &limit);
   }
 }
-#endif
 
 absl::StatusOr<control::ServeClusterOptions> ClusterOptions(const ServeFlags& f) {
   control::ServeClusterOptions options;
@@ -127,13 +114,11 @@ EngineOptions EngineOptionsFrom(const ServeFlags& f) {
 absl::Status Run(const ServeFlags& f) {
   BlockTerminationSignals();
   SPARKSTACK_ASSIGN_OR_RETURN(control::ServeClusterOptions options, ClusterOptions(f));
-#if SPARKSTACK_SERVE_API
   RaiseDescriptorLimit();
   serving::ServingOptions api_options;
   if (!f.probe) {
     SPARKSTACK_ASSIGN_OR_RETURN(api_options, MakeServingOptions(f.serving, f.model));
   }
-#endif
   // Rank 0 of the group: the engine (or the data-plane probe).
   std::unique_ptr<control::HeadRank> head;
   control::EngineHeadRank* engine_head = nullptr;
@@ -167,7 +152,6 @@ absl::Status Run(const ServeFlags& f) {
               << engine_head->stats().kv_blocks_total << " KV blocks, max_num_seqs "
               << engine_head->options().max_num_seqs << std::endl;
   }
-#if SPARKSTACK_SERVE_API
   std::unique_ptr<ClusterEngineProvider> provider;
   std::unique_ptr<serving::ApiServer> api;
   if (engine_head != nullptr) {
@@ -177,12 +161,9 @@ absl::Status Run(const ServeFlags& f) {
               << api_options.host << ":" << api->http_port() << ", grpc " << api_options.host << ":"
               << api->grpc_port() << std::endl;
   }
-#endif
   const int signal = WaitForTerminationSignal([] { return false; });
   std::cerr << "sparkstack serve: signal " << signal << ", shutting down" << std::endl;
-#if SPARKSTACK_SERVE_API
   if (api != nullptr) api->Shutdown();  // before the engine goes away
-#endif
   cluster->Shutdown();
   return absl::OkStatus();
 }
@@ -215,9 +196,7 @@ void SetupServeCommand(CLI::App& root) {
       ->check(CLI::Range(50, 60000));
   cmd->add_option("--load-timeout", flags->load_timeout_s, "seconds for the group to form")
       ->check(CLI::PositiveNumber);
-#if SPARKSTACK_SERVE_API
   AddServingFlags(*cmd, flags->serving);
-#endif
   cmd->callback([flags] { FinishCommand(Run(*flags)); });
 }
 
