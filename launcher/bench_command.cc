@@ -3,15 +3,15 @@
 // (EOS ignored), at most --concurrency requests in flight. Prints prompt and generation
 // throughput, TTFT / inter-token / end-to-end percentiles, and the engine's host overhead per
 // step.
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "launcher/bench_load.h"
+#include "launcher/bench_serve.h"
 #include "launcher/command_registry.h"
 #include "launcher/engine_launch.h"
 #include "launcher/output_collector.h"
@@ -34,42 +34,27 @@ struct BenchFlags {
   float temperature = 0.0f;
   uint64_t seed = 0;
   bool json = false;
+  ServeBenchFlags serve;  // --url: the same load against a server (bench_serve.cc)
 };
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-// The p-th percentile (0..100) by linear interpolation; 0 for no samples.
-double Percentile(std::vector<double> values, double p) {
-  if (values.empty()) return 0.0;
-  std::sort(values.begin(), values.end());
-  const double rank = p / 100.0 * (values.size() - 1);
-  const size_t lo = static_cast<size_t>(rank);
-  const size_t hi = std::min(lo + 1, values.size() - 1);
-  return values[lo] + (values[hi] - values[lo]) * (rank - lo);
-}
-
-int64_t Jitter(std::mt19937_64& rng, int64_t length, double ratio) {
-  const auto lo = static_cast<int64_t>(length * (1.0 - ratio));
-  const auto hi = static_cast<int64_t>(length * (1.0 + ratio));
-  return std::max<int64_t>(1, lo + static_cast<int64_t>(rng() % (hi - lo + 1)));
-}
 
 absl::Status Run(const BenchFlags& f) {
   SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<LaunchedEngine> launched,
                               LaunchedEngine::Start(f.model, f.engine));
   Engine& engine = launched->engine();
   const int64_t vocab = engine.model_config().vocab_size;
-  std::mt19937_64 rng(f.seed);
+  std::vector<BenchRequest> load =
+      MakeBenchRequests(f.num_prompts, f.input_len, f.output_len, f.range_ratio, f.seed, vocab);
   std::vector<Request> requests(f.num_prompts);
   int64_t prompt_tokens = 0;
   for (int i = 0; i < f.num_prompts; ++i) {
     Request& r = requests[i];
-    r.prompt_ids.resize(Jitter(rng, f.input_len, f.range_ratio));
-    for (int32_t& id : r.prompt_ids) id = static_cast<int32_t>(rng() % vocab);
-    r.stopping.max_tokens = Jitter(rng, f.output_len, f.range_ratio);
+    r.prompt_ids = std::move(load[i].prompt_ids);
+    r.stopping.max_tokens = load[i].max_tokens;
     r.stopping.ignore_eos = true;
     r.sampling.temperature = f.temperature;
-    r.sampling.seed = f.seed + i;
+    r.sampling.seed = load[i].seed;
     r.detokenize = engine.tokenizer() != nullptr;
     prompt_tokens += std::ssize(r.prompt_ids);
   }
@@ -139,7 +124,7 @@ absl::Status Run(const BenchFlags& f) {
 void SetupBenchCommand(CLI::App& root) {
   auto flags = std::make_shared<BenchFlags>();
   CLI::App* cmd = root.add_subcommand("bench", "Offline throughput and latency benchmark");
-  cmd->add_option("--model", flags->model, "model directory (Hugging Face layout)")->required();
+  cmd->add_option("--model", flags->model, "model directory (Hugging Face layout; not with --url)");
   cmd->add_option("--num-prompts", flags->num_prompts, "requests to run")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -163,7 +148,24 @@ void SetupBenchCommand(CLI::App& root) {
       ->capture_default_str();
   cmd->add_flag("--json", flags->json, "print one JSON object");
   AddEngineFlags(*cmd, flags->engine);
-  cmd->callback([flags] { FinishCommand(Run(*flags)); });
+  AddServeBenchFlags(*cmd, flags->serve);
+  cmd->callback([flags] {
+    const BenchFlags& f = *flags;
+    if (f.serve.url.empty()) {
+      FinishCommand(f.model.empty() ? absl::InvalidArgumentError("give --model DIR or --url URL")
+                                    : Run(f));
+      return;
+    }
+    FinishCommand(RunServeBench({.num_prompts = f.num_prompts,
+                                 .input_len = f.input_len,
+                                 .output_len = f.output_len,
+                                 .range_ratio = f.range_ratio,
+                                 .concurrency = f.concurrency,
+                                 .temperature = f.temperature,
+                                 .seed = f.seed,
+                                 .json = f.json},
+                                f.serve));
+  });
 }
 
 }  // namespace

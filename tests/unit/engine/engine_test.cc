@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <random>
 #include <thread>
 
@@ -244,13 +245,25 @@ TEST(EngineTest, AbortEndsTheRequestAndFreesItsBlocks) {
   r.stopping.ignore_eos = true;
   r.detokenize = false;
   Results results;
-  auto id = (*engine)->AddRequest(r, results.For(0));
+  // The abort is sent from the stream itself after the third token, so the request is surely
+  // still running however fast this machine generates.
+  std::promise<RequestId> id_promise;
+  std::shared_future<RequestId> id_future = id_promise.get_future().share();
+  Engine::OutputCallback collect = results.For(0);
+  int seen = 0;
+  auto id = (*engine)->AddRequest(r, [&, collect](RequestOutput out) {
+    const int before = seen;
+    seen += static_cast<int>(out.token_ids.size());
+    const bool abort_now = !out.finished() && before < 3 && seen >= 3;
+    collect(std::move(out));
+    if (abort_now) (*engine)->Abort(id_future.get());
+  });
   ASSERT_TRUE(id.ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(30));
-  (*engine)->Abort(*id);
+  id_promise.set_value(*id);
   results.WaitFor(1);
   const Result got = results.Take()[0];
   EXPECT_EQ(got.reason, FinishReason::kAbort);
+  EXPECT_GE(got.tokens.size(), 3u);
   EXPECT_LT(got.tokens.size(), 400u);
   ExpectIdle(**engine);
 }
