@@ -1,0 +1,47 @@
+// The self-attention block every decoder family shares: q/k/v projections (column-parallel),
+// optional per-head RMSNorm of q and k (Qwen3), RoPE from tables, KV store into the paged pool,
+// paged causal GQA attention, and the output projection (row-parallel; the caller all-reduces).
+#ifndef SPARKSTACK_RUNTIME_MODEL_ATTENTION_BLOCK_H_
+#define SPARKSTACK_RUNTIME_MODEL_ATTENTION_BLOCK_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "runtime/backend/backend.h"
+#include "runtime/core/arena.h"
+#include "runtime/model/checkpoint.h"
+#include "runtime/model/decoder_model.h"
+#include "runtime/model/forward_batch.h"
+#include "runtime/model/model_config.h"
+#include "runtime/model/tensor_parallel.h"
+
+namespace sparkstack {
+
+class AttentionBlock final : public AttentionLayer {
+ public:
+  // Loads `prefix` + {q,k,v,o}_proj (and q_norm/k_norm when config.qk_norm) for this rank's
+  // heads, e.g. prefix "model.layers.3.self_attn.". `rope` is shared by the model's layers.
+  static absl::StatusOr<std::unique_ptr<AttentionBlock>> Load(
+      const Checkpoint& checkpoint, const std::string& prefix, const ModelConfig& config,
+      const AttentionShard& shard, std::shared_ptr<const RopeTables> rope, Backend& backend);
+
+  absl::Status Forward(Backend& backend, const Tensor& x, const ForwardBatch& batch,
+                       Tensor& k_cache, Tensor& v_cache, Arena& workspace,
+                       Tensor& out) const override;
+  int64_t WorkspaceBytes(int64_t tokens) const override;
+
+ private:
+  std::shared_ptr<const RopeTables> rope_;
+  AttentionShard shard_;
+  int64_t head_dim_ = 0;
+  float eps_ = 0.0f;
+  bool qk_norm_ = false;
+  Weight q_, k_, v_, o_;
+  Tensor q_norm_, k_norm_;  // [head_dim], qk_norm only
+};
+
+}  // namespace sparkstack
+
+#endif  // SPARKSTACK_RUNTIME_MODEL_ATTENTION_BLOCK_H_
