@@ -632,6 +632,13 @@ std::string_view ArchitectureName(Architecture architecture) {
   return "unknown";
 }
 
+std::optional<Architecture> ArchitectureFromName(std::string_view name) {
+  for (const ArchitectureInfo& info : ArchitectureTable()) {
+    if (ArchitectureName(info.architecture) == name) return info.architecture;
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<ModelConfig> ParseModelConfig(const Json& json, const std::string& source) {
   if (!json.is_object()) {
     return absl::InvalidArgumentError(

@@ -3,6 +3,7 @@
 #define SPARKSTACK_RUNTIME_MODEL_MODEL_CONFIG_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,9 @@ enum class Architecture { kLlama, kQwen3, kQwen3Moe, kDeepseekV3, kGlm4Moe, kMin
 
 // "llama", "qwen3", "qwen3_moe", "deepseek_v3", "glm4_moe", "minimax_m2" (the HF model_type).
 std::string_view ArchitectureName(Architecture architecture);
+
+// The architecture whose ArchitectureName is `name`; nullopt for any other name.
+std::optional<Architecture> ArchitectureFromName(std::string_view name);
 
 // RoPE frequency scaling. type is "none", "llama3" (Llama 3.1's piecewise scaling of the inverse
 // frequencies) or "yarn" (YaRN: interpolation ramped between beta_fast and beta_slow rotations,
