@@ -1,9 +1,9 @@
 #include "runtime/model/model.h"
 
-#include "absl/strings/str_cat.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/model/checkpoint.h"
 #include "runtime/model/llama_model.h"
+#include "runtime/model/moe_decoder.h"
 
 namespace sparkstack {
 
@@ -17,12 +17,13 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& model_dir, B
     case Architecture::kQwen3:
       return LoadLlamaModel(config, checkpoint, backend, options);
     case Architecture::kQwen3Moe:
+      return LoadQwen3MoeModel(config, checkpoint, backend, options);
     case Architecture::kDeepseekV3:
+      return LoadDeepseekV3Model(config, checkpoint, backend, options);
     case Architecture::kGlm4Moe:
+      return LoadGlm4MoeModel(config, checkpoint, backend, options);
     case Architecture::kMiniMaxM2:
-      return absl::UnimplementedError(
-          absl::StrCat(model_dir, ": ", std::string(ArchitectureName(config.architecture)),
-                       " (mixture of experts) is parsed but has no model implementation yet"));
+      return LoadMiniMaxM2Model(config, checkpoint, backend, options);
   }
   return absl::InternalError("unhandled architecture");
 }

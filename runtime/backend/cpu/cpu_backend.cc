@@ -18,6 +18,7 @@
 #include "kernels/cpu/rms_norm.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/cpu/swiglu.h"
+#include "runtime/backend/cpu/cpu_moe_ops.h"
 
 namespace sparkstack {
 namespace {
@@ -314,6 +315,35 @@ class CpuBackend final : public Backend {
                   src.data_as<float>() + r * src.dim(1) + src_column, width * sizeof(float));
     }
     return absl::OkStatus();
+  }
+
+  absl::Status AddBias(Tensor& x, const Tensor& bias) override { return cpu::AddBias(x, bias); }
+
+  absl::Status MoeRoute(const Tensor& logits, const Tensor& bias, const MoeRouting& routing,
+                        Tensor& ids, Tensor& weights) override {
+    return cpu::MoeRoute(logits, bias, routing, ids, weights, options_.threads);
+  }
+
+  int64_t MoeExpertsWorkspaceBytes(int64_t tokens, int64_t top_k,
+                                   const ExpertSet& experts) const override {
+    return cpu::MoeExpertsWorkspaceBytes(tokens, top_k, experts, options_.threads);
+  }
+
+  absl::Status MoeExperts(const Tensor& x, const Tensor& ids, const Tensor& weights,
+                          const ExpertSet& experts, Tensor& workspace, Tensor& out) override {
+    return cpu::MoeExperts(x, ids, weights, experts, workspace, out, options_.threads);
+  }
+
+  absl::Status StoreLatent(const Tensor& latent, const Tensor& slot_mapping,
+                           Tensor& cache) override {
+    return cpu::StoreLatent(latent, slot_mapping, cache);
+  }
+
+  absl::Status PagedLatentAttention(const Tensor& q, const Tensor& cache, int64_t value_offset,
+                                    int64_t value_width, const AttentionMetadata& metadata,
+                                    float scale, Tensor& out) override {
+    return cpu::PagedLatentAttention(q, cache, value_offset, value_width, metadata, scale, out,
+                                     options_.threads);
   }
 
   absl::Status Sample(const Tensor& logits, int64_t vocab_limit, std::span<const SamplingRow> rows,
