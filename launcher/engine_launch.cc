@@ -3,7 +3,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "launcher/cluster_join.h"
+#include "runtime/engine/cluster_join.h"
 #include "launcher/rendezvous_address.h"
 #include "runtime/core/status_macros.h"
 

@@ -77,8 +77,26 @@ absl::Status PrintJson(const std::vector<Request>& requests,
   return absl::OkStatus();
 }
 
+// Refuses bad requests before any rank is started or waited for.
+absl::Status CheckRequests(const GenerateFlags& f, const Inputs& inputs) {
+  SPARKSTACK_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(f.model));
+  EngineOptions options;
+  options.model_dir = f.model;
+  options.max_model_len =
+      f.engine.max_model_len > 0 ? f.engine.max_model_len : config.max_position_embeddings;
+  for (size_t i = 0; i < inputs.requests.size(); ++i) {
+    absl::Status status =
+        ValidateRequest(inputs.requests[i], config, options, inputs.tokenizer != nullptr);
+    if (!status.ok()) {
+      return absl::Status(status.code(), absl::StrCat("prompt ", i, ": ", status.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Run(const GenerateFlags& f) {
   SPARKSTACK_ASSIGN_OR_RETURN(Inputs inputs, ReadInputs(f));
+  SPARKSTACK_RETURN_IF_ERROR(CheckRequests(f, inputs));
   SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<LaunchedEngine> launched,
                               LaunchedEngine::Start(f.model, f.engine));
   Engine& engine = launched->engine();

@@ -14,7 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "launcher/cluster_join.h"
+#include "absl/strings/numbers.h"
 
 namespace sparkstack::launcher {
 namespace {
@@ -41,6 +41,26 @@ bool IsConsequence(const absl::Status& status) {
 }
 
 }  // namespace
+
+std::string EncodeFailureReport(const absl::Status& status) {
+  std::string message(status.message());
+  for (char& c : message) {
+    if (c == '\n') c = ' ';
+  }
+  return absl::StrCat(static_cast<int>(status.code()), " ", message, "\n");
+}
+
+absl::Status DecodeFailureReport(const std::string& line) {
+  const size_t space = line.find(' ');
+  int code = 0;
+  if (space == std::string::npos || !absl::SimpleAtoi(line.substr(0, space), &code) ||
+      code <= 0 || code > 16) {
+    return absl::UnknownError(line);
+  }
+  std::string message = line.substr(space + 1);
+  while (!message.empty() && message.back() == '\n') message.pop_back();
+  return absl::Status(static_cast<absl::StatusCode>(code), message);
+}
 
 absl::StatusOr<std::vector<LocalWorker>> SpawnLocalWorkers(int world_size, int port) {
   std::vector<LocalWorker> workers;

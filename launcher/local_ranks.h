@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -30,6 +31,12 @@ absl::Status WaitForWorkers(std::vector<LocalWorker>& workers, std::chrono::mill
 // Kills and reaps the children (after rank 0 failed), closing the report pipes; empties
 // `workers`.
 void KillWorkers(std::vector<LocalWorker>& workers);
+
+// A worker's failure, written by `worker --report-fd` and read by its parent: the status code
+// and message on one line. Workers of a local cluster report here instead of printing, so that
+// rank 0 tells the user once.
+std::string EncodeFailureReport(const absl::Status& status);
+absl::Status DecodeFailureReport(const std::string& line);
 
 // The root cause among the workers' reports, waiting up to `wait` for them: a failure that is not
 // only a reaction to another rank's death (Unavailable, DeadlineExceeded) when there is one.

@@ -6,8 +6,9 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "launcher/cluster_join.h"
+#include "runtime/engine/cluster_join.h"
 #include "launcher/command_registry.h"
+#include "launcher/local_ranks.h"
 #include "launcher/rendezvous_address.h"
 #include "runtime/core/status_macros.h"
 

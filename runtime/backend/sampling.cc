@@ -32,4 +32,29 @@ absl::Status ValidateSamplingParams(const SamplingParams& p) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateSamplingRow(const SamplingRow& row, int64_t vocab) {
+  if (absl::Status status = ValidateSamplingParams(row.params); !status.ok()) return status;
+  auto check = [vocab](const char* name, std::span<const int32_t> ids) {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] < 0 || ids[i] >= vocab) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, "[", i, "] = ", ids[i], " is not a token id in [0, ", vocab, ")"));
+      }
+    }
+    return absl::OkStatus();
+  };
+  const SamplingParams& p = row.params;
+  if (p.repetition_penalty != 1.0f) {
+    if (absl::Status status = check("prompt_tokens", row.prompt_tokens); !status.ok()) {
+      return status;
+    }
+  }
+  if (p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f) {
+    if (absl::Status status = check("output_tokens", row.output_tokens); !status.ok()) {
+      return status;
+    }
+  }
+  return check("banned_tokens", row.banned_tokens);
+}
+
 }  // namespace sparkstack

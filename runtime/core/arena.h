@@ -43,6 +43,9 @@ class Arena {
 
   // Bytes Take reserves for a tensor of `bytes` (rounded up to the alignment). For sizing.
   static size_t Reserved(size_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
+  // Bytes of buffer to allocate so that `workspace` bytes of tensors fit whatever the buffer's
+  // alignment (the arena skips to an aligned start).
+  static size_t BufferBytes(size_t workspace) { return workspace + kAlignment; }
 
  private:
   Tensor buffer_;

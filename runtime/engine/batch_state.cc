@@ -20,6 +20,11 @@ absl::Status BatchState::Admit(const PlannedSequence& planned, uint64_t step) {
   s.num_prompt_tokens = planned.num_prompt_tokens;
   s.num_computed = planned.num_computed;
   s.sampling = planned.sampling;
+  s.min_tokens = planned.min_tokens;
+  s.banned_until_min_tokens = planned.banned_until_min_tokens;
+  for (int32_t id : s.banned_until_min_tokens) {
+    if (id >= limits_.vocab_size) return Invalid(planned.id, "banned token outside the vocabulary");
+  }
   return Extend(planned, step, s);
 }
 
@@ -110,11 +115,15 @@ absl::Status BatchState::Apply(const StepPlan& plan, HostBatch& batch) {
       batch.logits_rows.push_back(static_cast<int32_t>(batch.token_ids.size() - 1));
       batch.sample_ids.push_back(planned.id);
       const std::span<const int32_t> all(s.tokens);
+      const int64_t outputs = std::ssize(s.tokens) - s.num_prompt_tokens;
       batch.sampling.push_back(
           {.params = s.sampling,
-           .output_index = static_cast<uint64_t>(std::ssize(s.tokens) - s.num_prompt_tokens),
+           .output_index = static_cast<uint64_t>(outputs),
            .prompt_tokens = all.first(s.num_prompt_tokens),
-           .output_tokens = all.subspan(s.num_prompt_tokens)});
+           .output_tokens = all.subspan(s.num_prompt_tokens),
+           .banned_tokens = outputs < s.min_tokens ? std::span<const int32_t>(
+                                                         s.banned_until_min_tokens)
+                                                   : std::span<const int32_t>()});
       batch.return_logits.push_back(planned.return_logits);
     }
   }

@@ -69,6 +69,8 @@ class BatchState {
     int64_t num_computed = 0;
     std::vector<int32_t> block_table;
     SamplingParams sampling;
+    int64_t min_tokens = 0;
+    std::vector<int32_t> banned_until_min_tokens;
     uint64_t last_step = 0;  // the step that last scheduled it (catches duplicate entries)
   };
 

@@ -15,6 +15,7 @@
 #include "runtime/engine/model_runner.h"
 #include "runtime/engine/request_tracker.h"
 #include "runtime/engine/scheduler.h"
+#include "runtime/engine/stop_checker.h"
 #include "runtime/engine/step_transport.h"
 #include "runtime/tokenizer/tokenizer.h"
 
@@ -56,7 +57,45 @@ std::vector<int32_t> EosIds(const ModelConfig& config, const tokenizer::Tokenize
   return ids;
 }
 
+// The ids a request must not sample before min_tokens: its stop ids, and EOS unless ignored.
+std::vector<int32_t> MinTokensBans(const Request& request, std::span<const int32_t> eos_ids) {
+  std::vector<int32_t> banned = request.stopping.stop_token_ids;
+  if (!request.stopping.ignore_eos) banned.insert(banned.end(), eos_ids.begin(), eos_ids.end());
+  std::sort(banned.begin(), banned.end());
+  banned.erase(std::unique(banned.begin(), banned.end()), banned.end());
+  return banned;
+}
+
 }  // namespace
+
+absl::Status ValidateRequest(const Request& r, const ModelConfig& config,
+                             const EngineOptions& options, bool has_tokenizer) {
+  if (r.prompt_ids.empty()) return absl::InvalidArgumentError("the prompt has no tokens");
+  for (size_t i = 0; i < r.prompt_ids.size(); ++i) {
+    if (r.prompt_ids[i] < 0 || r.prompt_ids[i] >= config.vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("prompt token ", i, " is id ",
+                                                     r.prompt_ids[i], ", outside the vocabulary [0, ",
+                                                     config.vocab_size, ")"));
+    }
+  }
+  const StoppingParams& s = r.stopping;
+  SPARKSTACK_RETURN_IF_ERROR(ValidateStoppingParams(s));
+  const int64_t total = std::ssize(r.prompt_ids) + std::max<int64_t>(s.max_tokens, 1);
+  if (total > options.max_model_len) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the prompt (", r.prompt_ids.size(), " tokens) plus max_tokens (", s.max_tokens,
+        ") exceeds the context of ", options.max_model_len, " tokens"));
+  }
+  SPARKSTACK_RETURN_IF_ERROR(ValidateSamplingParams(r.sampling));
+  if (r.detokenize && !has_tokenizer) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("detokenizing needs a tokenizer.json in ", options.model_dir));
+  }
+  if (!s.stop_strings.empty() && !r.detokenize) {
+    return absl::InvalidArgumentError("stop strings are matched on the text: enable detokenize");
+  }
+  return absl::OkStatus();
+}
 
 struct Engine::Impl {
   EngineOptions options;
@@ -96,7 +135,6 @@ struct Engine::Impl {
   int64_t compute_us = 0;
   std::thread thread;
 
-  absl::Status ValidateRequest(const Request& r) const;
   void Loop();
   // Moves queued requests and aborts into the scheduler; false once the engine is stopping.
   bool TakeInbox();
@@ -109,40 +147,6 @@ struct Engine::Impl {
   absl::Status KeepAlive();
   void StopWorkers();
 };
-
-absl::Status Engine::Impl::ValidateRequest(const Request& r) const {
-  if (r.prompt_ids.empty()) return absl::InvalidArgumentError("the prompt has no tokens");
-  for (size_t i = 0; i < r.prompt_ids.size(); ++i) {
-    if (r.prompt_ids[i] < 0 || r.prompt_ids[i] >= config.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("prompt token ", i, " is id ",
-                                                     r.prompt_ids[i], ", outside the vocabulary [0, ",
-                                                     config.vocab_size, ")"));
-    }
-  }
-  const StoppingParams& s = r.stopping;
-  if (s.max_tokens < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("max_tokens must be >= 0, got ", s.max_tokens));
-  }
-  if (s.min_tokens < 0 || s.min_tokens > s.max_tokens) {
-    return absl::InvalidArgumentError(absl::StrCat("min_tokens must be in [0, max_tokens = ",
-                                                   s.max_tokens, "], got ", s.min_tokens));
-  }
-  const int64_t total = std::ssize(r.prompt_ids) + std::max<int64_t>(s.max_tokens, 1);
-  if (total > options.max_model_len) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the prompt (", r.prompt_ids.size(), " tokens) plus max_tokens (", s.max_tokens,
-        ") exceeds the context of ", options.max_model_len, " tokens"));
-  }
-  SPARKSTACK_RETURN_IF_ERROR(ValidateSamplingParams(r.sampling));
-  if (r.detokenize && tokenizer == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("detokenizing needs a tokenizer.json in ", options.model_dir));
-  }
-  if (!s.stop_strings.empty()) {
-    return absl::UnimplementedError("stop strings are not supported yet");
-  }
-  return absl::OkStatus();
-}
 
 bool Engine::Impl::TakeInbox() {
   std::deque<Pending> arrived;
@@ -194,8 +198,11 @@ StepPlan Engine::Impl::BuildPlan(const SchedulerOutput& step) {
     sent = std::ssize(tokens);
     const RequestTracker& tracker = *requests.at(s.id);
     if (s.is_new) {
+      const Request& request = tracker.request();
       p.num_prompt_tokens = scheduler->num_prompt_tokens(s.id);
-      p.sampling = tracker.request().sampling;
+      p.sampling = request.sampling;
+      p.min_tokens = request.stopping.min_tokens;
+      if (p.min_tokens > 0) p.banned_until_min_tokens = MinTokensBans(request, eos_ids);
     }
     p.return_logits =
         s.samples && tracker.num_outputs() == 0 && tracker.request().return_first_logits;
@@ -391,7 +398,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
 }
 
 absl::StatusOr<RequestId> Engine::AddRequest(Request request, OutputCallback on_output) {
-  SPARKSTACK_RETURN_IF_ERROR(impl_->ValidateRequest(request));
+  SPARKSTACK_RETURN_IF_ERROR(ValidateRequest(request, impl_->config, impl_->options,
+                                             impl_->tokenizer != nullptr));
   absl::MutexLock lock(&impl_->mu);
   if (!impl_->health.ok()) {
     return absl::UnavailableError(

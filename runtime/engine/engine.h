@@ -109,6 +109,13 @@ class Engine {
   std::unique_ptr<Impl> impl_;
 };
 
+// What Engine::AddRequest checks, for clients that want to refuse a request before starting an
+// engine: prompt ids against the vocabulary, lengths against options.max_model_len (resolved),
+// sampling and stopping parameters, detokenizing without a tokenizer. InvalidArgument naming the
+// field.
+absl::Status ValidateRequest(const Request& request, const ModelConfig& config,
+                             const EngineOptions& options, bool has_tokenizer);
+
 // Ranks > 0: loads this rank's shard and executes rank 0's steps until rank 0 stops (OK) or
 // fails, or a peer dies (its error). Waits for work without a time limit while the group is idle.
 absl::Status RunWorker(const EngineOptions& options, RankComms comms);

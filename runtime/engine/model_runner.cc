@@ -56,7 +56,8 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(const EngineOpt
                              .max_seqs = max_seqs,
                              .max_logit_rows = max_seqs};
   SPARKSTACK_ASSIGN_OR_RETURN(Tensor workspace,
-                              backend.Allocate(DType::kU8, {r->model_->WorkspaceBytes(limits)}));
+                              backend.Allocate(DType::kU8, {static_cast<int64_t>(Arena::BufferBytes(
+                                                               r->model_->WorkspaceBytes(limits)))}));
   r->workspace_ = Arena(std::move(workspace));
   r->max_blocks_per_seq_ = (options.max_model_len + kKvBlockSize - 1) / kKvBlockSize;
   SPARKSTACK_ASSIGN_OR_RETURN(r->token_ids_, AllocateIndices(backend, max_tokens));

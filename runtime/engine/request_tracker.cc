@@ -25,29 +25,12 @@ RequestTracker::RequestTracker(RequestId id, Request request, Callback callback,
     : id_(id),
       request_(std::move(request)),
       callback_(std::move(callback)),
-      eos_ids_(eos_ids),
-      max_model_len_(max_model_len) {
+      max_model_len_(max_model_len),
+      stop_(request_.stopping, eos_ids) {
   if (request_.detokenize && tokenizer != nullptr) {
     decoder_ = std::make_unique<tokenizer::StreamingDecoder>(*tokenizer,
                                                              request_.skip_special_tokens);
   }
-}
-
-std::optional<FinishReason> RequestTracker::StopAfter(int32_t token) const {
-  const StoppingParams& stop = request_.stopping;
-  if (num_outputs_ >= stop.min_tokens) {
-    const bool eos = std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end();
-    if (eos && !stop.ignore_eos) return FinishReason::kEos;
-    if (std::find(stop.stop_token_ids.begin(), stop.stop_token_ids.end(), token) !=
-        stop.stop_token_ids.end()) {
-      return FinishReason::kStopToken;
-    }
-  }
-  if (num_outputs_ >= stop.max_tokens) return FinishReason::kLength;
-  if (std::ssize(request_.prompt_ids) + num_outputs_ >= max_model_len_) {
-    return FinishReason::kLength;
-  }
-  return std::nullopt;
 }
 
 RequestOutput RequestTracker::NewChunk() const {
@@ -78,7 +61,7 @@ bool RequestTracker::OnToken(const SampledToken& sample, std::vector<float> firs
   chunk.token_ids.push_back(sample.token);
   if (request_.sampling.logprobs >= 0) chunk.logprobs.push_back(sample);
   chunk.first_logits = std::move(first_logits);
-  const std::optional<FinishReason> reason = StopAfter(sample.token);
+  std::string delta;
   if (decoder_) {
     auto text = decoder_->Step(sample.token);
     if (!text.ok()) {
@@ -86,15 +69,22 @@ bool RequestTracker::OnToken(const SampledToken& sample, std::vector<float> firs
       Finish(FinishReason::kError, text.status());
       return true;
     }
-    chunk.text = *std::move(text);
-    if (reason) {
+    delta = *std::move(text);
+  }
+  StopDecision decision = stop_.Step(sample.token, delta);
+  chunk.text = std::move(decision.text);
+  if (!decision.finished() && std::ssize(request_.prompt_ids) + num_outputs_ >= max_model_len_) {
+    decision.finish_reason = FinishReason::kLength;  // the model's context is full
+  }
+  if (decision.finished()) {
+    // A stop that ends in the middle of the text drops the rest; other ends release it all.
+    if (decoder_ && decision.finish_reason == FinishReason::kLength) {
       auto rest = decoder_->Flush();
+      chunk.text += stop_.Flush();
       if (rest.ok()) chunk.text += *rest;
     }
-  }
-  if (reason) {
-    chunk.finish_reason = *reason;
-    if (*reason == FinishReason::kStopToken) chunk.stop_reason = absl::StrCat(sample.token);
+    chunk.finish_reason = decision.finish_reason;
+    chunk.stop_reason = std::move(decision.stop_reason);
   }
   Emit(std::move(chunk));
   return finished_;
@@ -104,8 +94,9 @@ void RequestTracker::Finish(FinishReason reason, absl::Status error) {
   if (finished_) return;
   RequestOutput chunk = NewChunk();
   if (decoder_ && reason != FinishReason::kAbort && reason != FinishReason::kError) {
+    chunk.text = stop_.Flush();
     auto rest = decoder_->Flush();
-    if (rest.ok()) chunk.text = *std::move(rest);
+    if (rest.ok()) chunk.text += *rest;
   }
   chunk.finish_reason = reason;
   chunk.error = std::move(error);

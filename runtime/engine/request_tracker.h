@@ -1,19 +1,19 @@
 // RequestTracker: the engine core's per-request state. Turns each sampled token into the request's
-// output stream: counts it, detokenizes it incrementally, decides whether generation ends (EOS,
-// stop token, max_tokens, the model's context) and hands chunks to the request's callback.
-// Engine core thread only.
+// output stream: counts it, detokenizes it incrementally, lets the StopChecker decide whether
+// generation ends and which text may be shown (EOS, stop ids and strings, min/max tokens), ends it
+// at the model's context, and hands chunks to the request's callback. Engine core thread only.
 #ifndef SPARKSTACK_RUNTIME_ENGINE_REQUEST_TRACKER_H_
 #define SPARKSTACK_RUNTIME_ENGINE_REQUEST_TRACKER_H_
 
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <span>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "runtime/engine/request.h"
+#include "runtime/engine/stop_checker.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 namespace sparkstack {
@@ -43,16 +43,14 @@ class RequestTracker {
   void set_cached_prompt_tokens(int64_t tokens) { cached_prompt_tokens_ = tokens; }
 
  private:
-  // Why generation ends after `token`, if it does.
-  std::optional<FinishReason> StopAfter(int32_t token) const;
   RequestOutput NewChunk() const;
   void Emit(RequestOutput chunk);
 
   RequestId id_;
   Request request_;
   Callback callback_;
-  std::span<const int32_t> eos_ids_;
   int64_t max_model_len_;
+  StopChecker stop_;
   std::unique_ptr<tokenizer::StreamingDecoder> decoder_;
   int64_t num_outputs_ = 0;
   int64_t cached_prompt_tokens_ = 0;

@@ -11,6 +11,8 @@ namespace {
 constexpr uint8_t kFlagNew = 1;
 constexpr uint8_t kFlagSamples = 2;
 constexpr uint8_t kFlagReturnLogits = 4;
+// EOS ids plus a request's stop token ids: a few in practice.
+constexpr int64_t kMaxBannedTokens = 4096;
 
 absl::Status Malformed(const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat("malformed step plan: ", what));
@@ -72,6 +74,9 @@ std::string EncodeStepPlanPayload(const StepPlan& plan) {
     w.Fixed<float>(p.frequency_penalty);
     w.Fixed<uint64_t>(p.seed);
     w.SignedVarint(p.logprobs);
+    w.Varint(s.min_tokens);
+    w.Varint(s.banned_until_min_tokens.size());
+    for (int32_t id : s.banned_until_min_tokens) w.Varint(static_cast<uint32_t>(id));
   }
   return out;
 }
@@ -169,6 +174,20 @@ absl::StatusOr<StepPlan> DecodeStepPlanPayload(StepKind kind, std::string_view p
     if (!in.ok()) return Malformed("sampling parameters");
     if (auto status = ValidateSamplingParams(p); !status.ok()) {
       return Malformed(std::string(status.message()));
+    }
+    const uint64_t min_tokens = in.Varint();
+    if (!in.ok() || min_tokens > static_cast<uint64_t>(limits.max_tokens)) {
+      return Malformed("min_tokens");
+    }
+    s.min_tokens = static_cast<int64_t>(min_tokens);
+    if (!ReadCount(in, kMaxBannedTokens, count)) return Malformed("banned token count");
+    s.banned_until_min_tokens.resize(count);
+    for (int32_t& id : s.banned_until_min_tokens) {
+      const uint64_t token = in.Varint();
+      if (token > static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
+        return Malformed("banned token id");
+      }
+      id = static_cast<int32_t>(token);
     }
   }
   if (!in.ok()) return Malformed("truncated");

@@ -14,7 +14,7 @@
 //              | varint count, count x zigzag-varint token
 //              | (new only) varint num_prompt_tokens | f32 temperature | zigzag top_k | f32 top_p
 //                | f32 min_p | f32 repetition | f32 presence | f32 frequency | u64 seed
-//                | zigzag logprobs
+//                | zigzag logprobs | varint min_tokens | varint count, count x varint banned id
 // Decoding treats the bytes as untrusted: every count is bounded (StepPlanLimits) before memory is
 // reserved, and trailing bytes are an error.
 #ifndef SPARKSTACK_RUNTIME_ENGINE_STEP_PLAN_H_
@@ -52,6 +52,9 @@ struct PlannedSequence {
   // New sequences only.
   int64_t num_prompt_tokens = 0;
   SamplingParams sampling;
+  // While fewer than min_tokens outputs exist, these ids (EOS and stop ids) are never sampled.
+  int64_t min_tokens = 0;
+  std::vector<int32_t> banned_until_min_tokens;
 
   bool operator==(const PlannedSequence&) const = default;
 };

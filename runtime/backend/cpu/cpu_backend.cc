@@ -17,6 +17,7 @@
 #include "kernels/cpu/paged_attention.h"
 #include "kernels/cpu/rms_norm.h"
 #include "kernels/cpu/rope.h"
+#include "kernels/cpu/sampling.h"
 #include "kernels/cpu/swiglu.h"
 #include "runtime/backend/cpu/cpu_moe_ops.h"
 
@@ -353,21 +354,8 @@ class CpuBackend final : public Backend {
       return ShapeError("sample", "logits", logits,
                         absl::StrCat("f32 [", rows.size(), ", vocab] with as many outputs"));
     }
-    const int64_t vocab = std::min(logits.dim(1), vocab_limit);
-    for (size_t r = 0; r < rows.size(); ++r) {
-      if (rows[r].params.temperature != 0.0f) {
-        return absl::UnimplementedError("sampling with temperature > 0 is not wired in yet");
-      }
-      const float* row = logits.data_as<float>() + r * logits.dim(1);
-      int64_t best = 0;
-      for (int64_t i = 0; i < vocab; ++i) {
-        if (std::isnan(row[i])) return absl::InvalidArgumentError("sample: NaN logits");
-        if (row[i] > row[best]) best = i;
-      }
-      out[r] = SampledToken{};
-      out[r].token = static_cast<int32_t>(best);
-    }
-    return absl::OkStatus();
+    return sampler_.Sample(logits.data_as<float>(), logits.dim(1), logits.dim(1),
+                           std::min(logits.dim(1), vocab_limit), rows, out);
   }
 
  private:
@@ -416,6 +404,7 @@ class CpuBackend final : public Backend {
 
   CpuBackendOptions options_;
   kernels::Nvfp4CpuPath nvfp4_path_;
+  kernels::CpuSampler sampler_;  // scratch reused by every Sample call
 };
 
 }  // namespace

@@ -32,7 +32,8 @@ class PagedDriver {
     cache_ = *AllocateKvCache(backend, model.kv_cache_spec(), num_blocks);
     workspace_bytes_ = model.WorkspaceBytes({.max_tokens = 512, .max_seqs = 64,
                                              .max_logit_rows = 64});
-    workspace_ = Arena(*backend.Allocate(DType::kU8, {workspace_bytes_}));
+    workspace_ = Arena(*backend.Allocate(
+        DType::kU8, {static_cast<int64_t>(Arena::BufferBytes(workspace_bytes_))}));
   }
 
   // A sequence with all its tokens known up front (the test feeds "generated" ones itself).

@@ -1,12 +1,11 @@
-#include "launcher/cluster_join.h"
+#include "runtime/engine/cluster_join.h"
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "runtime/core/status_macros.h"
 #include "runtime/parallel/host_communicator.h"
 
-namespace sparkstack::launcher {
+namespace sparkstack {
 
 absl::StatusOr<JoinedRank> JoinCluster(const RendezvousOptions& rendezvous,
                                        const EngineOptions* options,
@@ -28,24 +27,4 @@ absl::StatusOr<JoinedRank> JoinCluster(const RendezvousOptions& rendezvous,
   return joined;
 }
 
-std::string EncodeFailureReport(const absl::Status& status) {
-  std::string message(status.message());
-  for (char& c : message) {
-    if (c == '\n') c = ' ';
-  }
-  return absl::StrCat(static_cast<int>(status.code()), " ", message, "\n");
-}
-
-absl::Status DecodeFailureReport(const std::string& line) {
-  const size_t space = line.find(' ');
-  int code = 0;
-  if (space == std::string::npos || !absl::SimpleAtoi(line.substr(0, space), &code) ||
-      code <= 0 || code > 16) {
-    return absl::UnknownError(line);
-  }
-  std::string message = line.substr(space + 1);
-  while (!message.empty() && message.back() == '\n') message.pop_back();
-  return absl::Status(static_cast<absl::StatusCode>(code), message);
-}
-
-}  // namespace sparkstack::launcher
+}  // namespace sparkstack
