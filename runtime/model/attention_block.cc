@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-
 #include "runtime/core/status_macros.h"
 #include "runtime/model/linear_loader.h"
 
@@ -23,10 +22,11 @@ absl::StatusOr<std::unique_ptr<AttentionBlock>> AttentionBlock::Load(
   block.qk_norm_across_heads_ = config.qk_norm && config.qk_norm_across_heads;
   block.tp_ = tp;
   if (block.qk_norm_across_heads_ && tp.size > 1 &&
-      (shard.kv_heads * tp.size != config.num_kv_heads || shard.heads * tp.size != config.num_heads)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "q/k norms across heads at tp = ", tp.size, " need the ", config.num_heads, " q and ",
-        config.num_kv_heads, " kv heads split evenly over the ranks"));
+      (shard.kv_heads * tp.size != config.num_kv_heads ||
+       shard.heads * tp.size != config.num_heads)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("q/k norms across heads at tp = ", tp.size, " need the ", config.num_heads,
+                     " q and ", config.num_kv_heads, " kv heads split evenly over the ranks"));
   }
   const int64_t d = config.head_dim;
   const int64_t hidden = config.hidden_size;
@@ -45,8 +45,7 @@ absl::StatusOr<std::unique_ptr<AttentionBlock>> AttentionBlock::Load(
                                                           q_width, all_hidden, q_rows, backend));
   if (config.attention_bias) {
     auto bias = [&](const char* name, Range rows, int64_t width) -> absl::StatusOr<Tensor> {
-      SPARKSTACK_ASSIGN_OR_RETURN(Tensor all,
-                                  LoadFloatTensor(checkpoint, prefix + name, {width}));
+      SPARKSTACK_ASSIGN_OR_RETURN(Tensor all, LoadFloatTensor(checkpoint, prefix + name, {width}));
       SPARKSTACK_ASSIGN_OR_RETURN(Tensor as_rows, all.Reshape({width, 1}));
       SPARKSTACK_ASSIGN_OR_RETURN(Tensor local, as_rows.SliceRows(rows.begin, rows.end));
       SPARKSTACK_ASSIGN_OR_RETURN(local, local.Reshape({rows.size()}));
@@ -58,11 +57,10 @@ absl::StatusOr<std::unique_ptr<AttentionBlock>> AttentionBlock::Load(
   }
   if (config.qk_norm) {
     const bool across = block.qk_norm_across_heads_;
-    SPARKSTACK_ASSIGN_OR_RETURN(
-        Tensor q_norm, LoadFloatTensor(checkpoint, prefix + "q_norm.weight", {across ? q_width : d}));
-    SPARKSTACK_ASSIGN_OR_RETURN(
-        Tensor k_norm,
-        LoadFloatTensor(checkpoint, prefix + "k_norm.weight", {across ? kv_width : d}));
+    SPARKSTACK_ASSIGN_OR_RETURN(Tensor q_norm, LoadFloatTensor(checkpoint, prefix + "q_norm.weight",
+                                                               {across ? q_width : d}));
+    SPARKSTACK_ASSIGN_OR_RETURN(Tensor k_norm, LoadFloatTensor(checkpoint, prefix + "k_norm.weight",
+                                                               {across ? kv_width : d}));
     SPARKSTACK_ASSIGN_OR_RETURN(block.q_norm_, backend.Upload(q_norm));
     SPARKSTACK_ASSIGN_OR_RETURN(block.k_norm_, backend.Upload(k_norm));
   }
@@ -92,7 +90,8 @@ absl::Status AttentionBlock::NormAcrossHeads(Backend& backend, Tensor& x, const 
                               workspace.Take(DType::kF32, {tp_.size, tokens, width}));
   SPARKSTACK_RETURN_IF_ERROR(tp_.AllGather(x, gathered));
   SPARKSTACK_ASSIGN_OR_RETURN(Tensor slabs, gathered.Reshape({tp_.size * tokens, width}));
-  SPARKSTACK_ASSIGN_OR_RETURN(Tensor whole, workspace.Take(DType::kF32, {tokens, tp_.size * width}));
+  SPARKSTACK_ASSIGN_OR_RETURN(Tensor whole,
+                              workspace.Take(DType::kF32, {tokens, tp_.size * width}));
   for (int r = 0; r < tp_.size; ++r) {  // ranks hold consecutive heads, in rank order
     SPARKSTACK_ASSIGN_OR_RETURN(Tensor slab, slabs.SliceRows(r * tokens, (r + 1) * tokens));
     SPARKSTACK_RETURN_IF_ERROR(backend.CopyColumns(slab, 0, whole, r * width, width));

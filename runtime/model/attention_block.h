@@ -48,11 +48,12 @@ class AttentionBlock final : public AttentionLayer {
   bool qk_norm_across_heads_ = false;
   TensorParallel tp_;
   Weight q_, k_, v_, o_;
-  Tensor q_norm_, k_norm_;  // [head_dim], or [all heads * head_dim] across heads
+  Tensor q_norm_, k_norm_;           // [head_dim], or [all heads * head_dim] across heads
   Tensor q_bias_, k_bias_, v_bias_;  // this rank's rows; attention_bias only
 
   // RMSNorm of x [T, local heads * head_dim] over all heads of all ranks (weight: every head).
-  absl::Status NormAcrossHeads(Backend& backend, Tensor& x, const Tensor& weight, Arena& workspace) const;
+  absl::Status NormAcrossHeads(Backend& backend, Tensor& x, const Tensor& weight,
+                               Arena& workspace) const;
 };
 
 }  // namespace sparkstack
