@@ -74,6 +74,9 @@ absl::StatusOr<Weight> LoadFp8BlockLinearAsNvfp4(const Checkpoint& checkpoint,
   SPARKSTACK_ASSIGN_OR_RETURN(Tensor scale_inv, checkpoint.Get(scale_name));
   const std::string label = absl::StrCat("'", weight_name, "' in ", checkpoint.dir());
   SPARKSTACK_ASSIGN_OR_RETURN(Tensor dense, DequantizeFp8Block(codes, scale_inv, label));
+  // NVFP4 needs whole 16-element blocks along K; other widths stay exact in f32 (no real FP8
+  // release has one: their widths are multiples of the 128-wide FP8 blocks).
+  if (dense.dim(1) % kNvfp4BlockSize != 0) return Weight::Dense(std::move(dense));
   return QuantizeNvfp4(dense, label);
 }
 

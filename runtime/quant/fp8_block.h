@@ -38,8 +38,9 @@ absl::StatusOr<Tensor> DequantizeFp8Block(const Tensor& codes, const Tensor& sca
 bool IsFp8BlockLinear(const Checkpoint& checkpoint, const std::string& prefix);
 
 // Loads `prefix`.weight and `prefix`.weight_scale_inv and converts them to an NVFP4 Weight with
-// owned storage (DequantizeFp8Block, then QuantizeNvfp4). NotFound naming the tensor and the
-// directory for a missing scale; the errors above otherwise; K must be a multiple of 16.
+// owned storage (DequantizeFp8Block, then QuantizeNvfp4); a K that is not a multiple of 16 keeps
+// the exact dequantized values as a dense f32 weight instead. NotFound naming the tensor and the
+// directory for a missing scale; the errors above otherwise.
 absl::StatusOr<Weight> LoadFp8BlockLinearAsNvfp4(const Checkpoint& checkpoint,
                                                  const std::string& prefix);
 
