@@ -15,6 +15,7 @@ nlohmann::json EngineOptionsToJson(const EngineOptions& o) {
   return {{"model_dir", o.model_dir},
           {"tp", o.plan.tp},
           {"pp", o.plan.pp},
+          {"ep", o.plan.ep},
           {"threads", o.threads},
           {"max_num_seqs", o.max_num_seqs},
           {"max_num_batched_tokens", o.max_num_batched_tokens},
@@ -42,6 +43,7 @@ absl::StatusOr<EngineOptions> EngineOptionsFromJson(const nlohmann::json& j) {
   o.model_dir = j["model_dir"];
   if (!integer("tp", o.plan.tp)) return bad("tp");
   if (!integer("pp", o.plan.pp)) return bad("pp");
+  if (j.contains("ep") && !integer("ep", o.plan.ep)) return bad("ep");
   if (!integer("threads", o.threads)) return bad("threads");
   if (!integer("max_num_seqs", o.max_num_seqs)) return bad("max_num_seqs");
   if (!integer("max_num_batched_tokens", o.max_num_batched_tokens)) {
@@ -87,6 +89,11 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(EngineOptions o) {
     return absl::InvalidArgumentError(absl::StrCat("tp ", tp, " must divide or be a multiple of the ",
                                                    config.num_kv_heads, " key/value heads of ",
                                                    o.model_dir));
+  }
+  if (config.moe.num_experts > 0 && o.plan.ExpertParallel() > config.moe.num_experts) {
+    return absl::InvalidArgumentError(absl::StrCat("ep ", o.plan.ExpertParallel(),
+                                                   " exceeds the ", config.moe.num_experts,
+                                                   " experts of ", o.model_dir));
   }
   SPARKSTACK_RETURN_IF_ERROR(SplitLayersByBytes(config, o.plan.pp).status());
   if (o.kv_cache_bytes < 0) {

@@ -12,6 +12,7 @@
 #include "nlohmann/json.hpp"
 #include "runtime/backend/cpu/cpu_backend.h"
 #include "runtime/model/model.h"
+#include "runtime/model/pipeline_split.h"
 #include "runtime/model/safetensors.h"
 #include "runtime/model/tiny_model.h"
 #include "runtime/quant/fp8_block.h"
@@ -408,6 +409,57 @@ TEST(MoeModelErrorsTest, ExpertParallelismMustDivideTensorParallelism) {
   EXPECT_NE(model.status().message().find("expert parallelism 3 must divide"),
             absl::string_view::npos)
       << model.status();
+}
+
+// DeepSeek-V3 (61 layers, 3 dense, experts 14x the attention) over 4 stages: every stage holds
+// about a quarter of the bytes (within one MoE layer), so stage 0 gets more layers for its light
+// dense ones. A dense model splits evenly as before.
+TEST(MoePipelineSplitTest, StagesBalanceExpertBytes) {
+  auto config =
+      TinyModelConfigWithOverrides(Architecture::kDeepseekV3, {{"hidden_size", 7168},
+                                                               {"num_hidden_layers", 61},
+                                                               {"num_attention_heads", 128},
+                                                               {"num_key_value_heads", 128},
+                                                               {"vocab_size", 129280},
+                                                               {"intermediate_size", 18432},
+                                                               {"moe_intermediate_size", 2048},
+                                                               {"n_routed_experts", 256},
+                                                               {"num_experts_per_tok", 8},
+                                                               {"n_group", 8},
+                                                               {"topk_group", 4},
+                                                               {"first_k_dense_replace", 3},
+                                                               {"q_lora_rank", 1536},
+                                                               {"kv_lora_rank", 512},
+                                                               {"qk_nope_head_dim", 128},
+                                                               {"qk_rope_head_dim", 64},
+                                                               {"v_head_dim", 128}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  const int64_t moe_layer = LayerParameters(*config, 3);
+  const int64_t dense_layer = LayerParameters(*config, 0);
+  // 256 + 1 experts of 3 x 7168 x 2048, the router, MLA (187.1M, MODELS.md), norms.
+  EXPECT_EQ(moe_layer - dense_layer, 257LL * 3 * 7168 * 2048 + 256LL * 7168 - 3LL * 7168 * 18432);
+  auto stages = SplitLayersByBytes(*config, 4);
+  ASSERT_TRUE(stages.ok()) << stages.status();
+  ASSERT_EQ(stages->size(), 4u);
+  const double vocab = static_cast<double>(VocabParameters(*config));
+  double total = 2 * vocab;
+  for (int64_t l = 0; l < 61; ++l) total += static_cast<double>(LayerParameters(*config, l));
+  for (size_t s = 0; s < 4; ++s) {
+    double bytes = (s == 0 ? vocab : 0) + (s == 3 ? vocab : 0);
+    for (int64_t l = (*stages)[s].begin; l < (*stages)[s].end; ++l) {
+      bytes += static_cast<double>(LayerParameters(*config, l));
+    }
+    EXPECT_NEAR(bytes, total / 4, static_cast<double>(moe_layer)) << "stage " << s;
+  }
+  EXPECT_GT((*stages)[0].size(), (*stages)[3].size());
+  EXPECT_EQ((*stages)[3].end, 61);
+
+  ModelConfig dense = TinyModelConfig(Architecture::kLlama);
+  dense.num_layers = 8;
+  dense.vocab_size = 1;  // no embedding weight: an even split
+  auto even = SplitLayersByBytes(dense, 4);
+  ASSERT_TRUE(even.ok());
+  for (const Range& r : *even) EXPECT_EQ(r.size(), 2);
 }
 
 }  // namespace
