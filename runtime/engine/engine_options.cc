@@ -91,9 +91,9 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(EngineOptions o) {
                                                    o.model_dir));
   }
   if (config.moe.num_experts > 0 && o.plan.ExpertParallel() > config.moe.num_experts) {
-    return absl::InvalidArgumentError(absl::StrCat("ep ", o.plan.ExpertParallel(),
-                                                   " exceeds the ", config.moe.num_experts,
-                                                   " experts of ", o.model_dir));
+    return absl::InvalidArgumentError(absl::StrCat("ep ", o.plan.ExpertParallel(), " exceeds the ",
+                                                   config.moe.num_experts, " experts of ",
+                                                   o.model_dir));
   }
   SPARKSTACK_RETURN_IF_ERROR(SplitLayersByBytes(config, o.plan.pp).status());
   if (o.kv_cache_bytes < 0) {

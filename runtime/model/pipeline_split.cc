@@ -24,8 +24,8 @@ int64_t LayerParameters(const ModelConfig& c, int64_t layer) {
   int64_t ffn = 3 * h * c.intermediate_size;
   if (IsMoeLayer(c, layer)) {
     const MoeConfig& m = c.moe;
-    ffn = m.num_experts * h + (m.num_experts + m.num_shared_experts) * 3 * h *
-                                  m.moe_intermediate_size;
+    ffn = m.num_experts * h +
+          (m.num_experts + m.num_shared_experts) * 3 * h * m.moe_intermediate_size;
   }
   const int64_t norms = 2 * h + (c.qk_norm ? 2 * c.head_dim : 0);
   return attention + ffn + norms;
