@@ -99,7 +99,15 @@ class CpuBackend final : public Backend {
 
   absl::StatusOr<Tensor> Upload(const Tensor& host) override { return host; }
 
-  absl::StatusOr<Weight> PrepareWeight(const Weight& weight) override { return weight; }
+  absl::StatusOr<Weight> PrepareWeight(const Weight& weight) override {
+    // The f32 linear kernel reads weight rows in place: a checkpoint mapping can leave an f32
+    // tensor at any byte offset (after an FP8 or u8 tensor), so such a weight gets an aligned copy.
+    if (weight.format() == WeightFormat::kDense && weight.dense().dtype() == DType::kF32 &&
+        reinterpret_cast<uintptr_t>(weight.dense().data()) % alignof(float) != 0) {
+      return Weight::Dense(weight.dense().Clone());
+    }
+    return weight;
+  }
 
   absl::Status CopyFromHost(const void* src, Tensor& dst) override {
     if (dst.nbytes() > 0) std::memcpy(dst.data(), src, dst.nbytes());
