@@ -333,18 +333,34 @@ absl::Status ParseQwen3Moe(const Reader& r, ModelConfig* c) {
   return absl::OkStatus();
 }
 
+// The routing keys DeepSeek-V3 and GLM-4 MoE share; their transformers defaults differ.
+struct GroupedRoutingDefaults {
+  double routed_scaling_factor;
+  int64_t n_group;
+  int64_t topk_group;
+  int64_t first_k_dense_replace;
+};
+
+absl::Status ParseGroupedRouting(const Reader& r, const GroupedRoutingDefaults& d, MoeConfig* m) {
+  SPARKSTACK_ASSIGN_OR_RETURN(m->num_experts, r.RequiredInt("n_routed_experts"));
+  SPARKSTACK_ASSIGN_OR_RETURN(m->num_experts_per_tok, r.RequiredInt("num_experts_per_tok"));
+  SPARKSTACK_ASSIGN_OR_RETURN(m->moe_intermediate_size, r.RequiredInt("moe_intermediate_size"));
+  SPARKSTACK_ASSIGN_OR_RETURN(m->num_shared_experts, r.Int("n_shared_experts", 1));
+  SPARKSTACK_ASSIGN_OR_RETURN(m->norm_topk_prob, r.Bool("norm_topk_prob", true));
+  SPARKSTACK_ASSIGN_OR_RETURN(m->routed_scaling_factor,
+                              r.Double("routed_scaling_factor", d.routed_scaling_factor));
+  SPARKSTACK_ASSIGN_OR_RETURN(m->n_group, r.Int("n_group", d.n_group));
+  SPARKSTACK_ASSIGN_OR_RETURN(m->topk_group, r.Int("topk_group", d.topk_group));
+  SPARKSTACK_ASSIGN_OR_RETURN(m->first_k_dense_replace,
+                              r.Int("first_k_dense_replace", d.first_k_dense_replace));
+  m->score_correction_bias = true;
+  return absl::OkStatus();
+}
+
 // DeepSeek-V3 (and Kimi K2): transformers' DeepseekV3Config defaults for absent optional keys.
 absl::Status ParseDeepseekV3(const Reader& r, ModelConfig* c) {
   MoeConfig& m = c->moe;
-  SPARKSTACK_ASSIGN_OR_RETURN(m.num_experts, r.RequiredInt("n_routed_experts"));
-  SPARKSTACK_ASSIGN_OR_RETURN(m.num_experts_per_tok, r.RequiredInt("num_experts_per_tok"));
-  SPARKSTACK_ASSIGN_OR_RETURN(m.moe_intermediate_size, r.RequiredInt("moe_intermediate_size"));
-  SPARKSTACK_ASSIGN_OR_RETURN(m.num_shared_experts, r.Int("n_shared_experts", 1));
-  SPARKSTACK_ASSIGN_OR_RETURN(m.norm_topk_prob, r.Bool("norm_topk_prob", true));
-  SPARKSTACK_ASSIGN_OR_RETURN(m.routed_scaling_factor, r.Double("routed_scaling_factor", 2.5));
-  SPARKSTACK_ASSIGN_OR_RETURN(m.n_group, r.Int("n_group", 8));
-  SPARKSTACK_ASSIGN_OR_RETURN(m.topk_group, r.Int("topk_group", 4));
-  SPARKSTACK_ASSIGN_OR_RETURN(m.first_k_dense_replace, r.Int("first_k_dense_replace", 3));
+  SPARKSTACK_RETURN_IF_ERROR(ParseGroupedRouting(r, {2.5, 8, 4, 3}, &m));
   SPARKSTACK_ASSIGN_OR_RETURN(m.moe_layer_freq, r.Int("moe_layer_freq", 1));
   SPARKSTACK_ASSIGN_OR_RETURN(m.scoring, ParseScoring(r, "sigmoid"));
   SPARKSTACK_ASSIGN_OR_RETURN(std::string topk_method, r.String("topk_method", "noaux_tc"));
@@ -354,7 +370,6 @@ absl::Status ParseDeepseekV3(const Reader& r, ModelConfig* c) {
         "' and scoring_func '", m.scoring == MoeScoring::kSigmoid ? "sigmoid" : "softmax",
         "' is not supported (supported: noaux_tc with sigmoid, as DeepSeek-V3/R1 and Kimi K2)"));
   }
-  m.score_correction_bias = true;
   MlaConfig& a = c->mla;
   SPARKSTACK_ASSIGN_OR_RETURN(a.q_lora_rank, r.Int("q_lora_rank", 0));  // null: no q LoRA
   SPARKSTACK_ASSIGN_OR_RETURN(a.kv_lora_rank, r.RequiredInt("kv_lora_rank"));
@@ -382,17 +397,8 @@ absl::Status ParseDeepseekV3(const Reader& r, ModelConfig* c) {
 // GLM-4.5/4.6/4.7 (and 4.5-Air): transformers' Glm4MoeConfig defaults for absent optional keys.
 absl::Status ParseGlm4Moe(const Reader& r, ModelConfig* c) {
   MoeConfig& m = c->moe;
-  SPARKSTACK_ASSIGN_OR_RETURN(m.num_experts, r.RequiredInt("n_routed_experts"));
-  SPARKSTACK_ASSIGN_OR_RETURN(m.num_experts_per_tok, r.RequiredInt("num_experts_per_tok"));
-  SPARKSTACK_ASSIGN_OR_RETURN(m.moe_intermediate_size, r.RequiredInt("moe_intermediate_size"));
-  SPARKSTACK_ASSIGN_OR_RETURN(m.num_shared_experts, r.Int("n_shared_experts", 1));
-  SPARKSTACK_ASSIGN_OR_RETURN(m.norm_topk_prob, r.Bool("norm_topk_prob", true));
-  SPARKSTACK_ASSIGN_OR_RETURN(m.routed_scaling_factor, r.Double("routed_scaling_factor", 1.0));
-  SPARKSTACK_ASSIGN_OR_RETURN(m.n_group, r.Int("n_group", 1));
-  SPARKSTACK_ASSIGN_OR_RETURN(m.topk_group, r.Int("topk_group", 1));
-  SPARKSTACK_ASSIGN_OR_RETURN(m.first_k_dense_replace, r.Int("first_k_dense_replace", 1));
+  SPARKSTACK_RETURN_IF_ERROR(ParseGroupedRouting(r, {1.0, 1, 1, 1}, &m));
   m.scoring = MoeScoring::kSigmoid;
-  m.score_correction_bias = true;
   SPARKSTACK_RETURN_IF_ERROR(ParseRotaryDim(r, 0.5, c));
   SPARKSTACK_ASSIGN_OR_RETURN(c->qk_norm, r.Bool("use_qk_norm", false));
   SPARKSTACK_ASSIGN_OR_RETURN(c->num_mtp_layers, r.Int("num_nextn_predict_layers", 0));

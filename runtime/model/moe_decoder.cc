@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/model/attention_block.h"
 #include "runtime/model/linear_loader.h"
 #include "runtime/model/mlp_block.h"
 #include "runtime/model/moe_block.h"
@@ -71,6 +72,28 @@ absl::StatusOr<std::unique_ptr<Model>> LoadMoeDecoder(const ModelConfig& config,
     parts.layers.push_back(std::move(layer));
   }
   return MakeDecoderModel(backend, std::move(parts));
+}
+
+absl::StatusOr<std::unique_ptr<Model>> LoadGqaMoeDecoder(const ModelConfig& config,
+                                                         const Checkpoint& checkpoint,
+                                                         Backend& backend,
+                                                         const ModelLoadOptions& options) {
+  const TensorParallel tp = TensorParallelOf(options.shard);
+  SPARKSTACK_ASSIGN_OR_RETURN(AttentionShard heads,
+                              ShardAttention(config.num_heads, config.num_kv_heads, tp));
+  MoeFamily family;
+  family.kv_cache = {.kv_heads = heads.kv_heads,
+                     .head_dim = config.head_dim,
+                     .v_head_dim = config.head_dim,
+                     .dtype = DType::kF32};
+  family.attention = [&](const std::string& prefix, std::shared_ptr<const RopeTables> rope)
+      -> absl::StatusOr<std::unique_ptr<AttentionLayer>> {
+    SPARKSTACK_ASSIGN_OR_RETURN(
+        std::unique_ptr<AttentionBlock> block,
+        AttentionBlock::Load(checkpoint, prefix, config, heads, std::move(rope), backend, tp));
+    return std::unique_ptr<AttentionLayer>(std::move(block));
+  };
+  return LoadMoeDecoder(config, checkpoint, backend, options, family);
 }
 
 }  // namespace sparkstack

@@ -36,6 +36,14 @@ absl::StatusOr<std::unique_ptr<Model>> LoadMoeDecoder(const ModelConfig& config,
                                                       const ModelLoadOptions& options,
                                                       const MoeFamily& family);
 
+// LoadMoeDecoder with the shared GQA attention block (attention_block.h; its biases, q/k norms
+// and partial rotary follow the config) and a KV cache of this rank's kv heads: the families
+// without MLA.
+absl::StatusOr<std::unique_ptr<Model>> LoadGqaMoeDecoder(const ModelConfig& config,
+                                                         const Checkpoint& checkpoint,
+                                                         Backend& backend,
+                                                         const ModelLoadOptions& options);
+
 // Family entry points (model.cc's registry). Each checks what its family file implements and
 // returns Unimplemented naming anything else.
 absl::StatusOr<std::unique_ptr<Model>> LoadQwen3MoeModel(const ModelConfig& config,

@@ -235,6 +235,26 @@ function firstId(v, fallback) {
   return v ?? fallback;
 }
 
+// The checkpoint's tensors with `get(name, shape)` (checked, marked used) and the GGUF tensor list
+// with `add(ggufName, t, data)` (dims are the PyTorch shape reversed: ne[0] is the innermost,
+// contiguous dimension).
+function tensorReader(hfDir) {
+  const st = readCheckpointTensors(hfDir);
+  const used = new Set();
+  const get = (name, shape) => {
+    const t = st.get(name);
+    if (!t) throw new Error(`${hfDir}/checkpoint: missing tensor ${name}`);
+    if (shape && (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
+      throw new Error(`${hfDir}/checkpoint: tensor ${name} has shape [${t.shape}], expected [${shape}]`);
+    }
+    used.add(name);
+    return t;
+  };
+  const tensors = [];
+  const add = (ggufName, t, data = t.data) => tensors.push({ name: ggufName, dims: t.shape.slice().reverse(), data });
+  return { st, used, get, tensors, add };
+}
+
 export function convert(hfDir, outFile) {
   const configPath = path.join(hfDir, 'config.json');
   const cfg = JSON.parse(fs.readFileSync(configPath, 'utf8'));
@@ -266,20 +286,7 @@ export function convert(hfDir, outFile) {
     throw new Error(`${configPath}: rope_scaling type ${ropeType} not supported for ${arch} (only llama3 on llama)`);
   }
 
-  const st = readCheckpointTensors(hfDir);
-  const used = new Set();
-  const get = (name, shape) => {
-    const t = st.get(name);
-    if (!t) throw new Error(`${hfDir}/checkpoint: missing tensor ${name}`);
-    if (shape && (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
-      throw new Error(`${hfDir}/checkpoint: tensor ${name} has shape [${t.shape}], expected [${shape}]`);
-    }
-    used.add(name);
-    return t;
-  };
-  const tensors = [];
-  // GGUF dims are the PyTorch shape reversed (ne[0] is the innermost, contiguous dimension).
-  const add = (ggufName, t, data = t.data) => tensors.push({ name: ggufName, dims: t.shape.slice().reverse(), data });
+  const { st, used, get, tensors, add } = tensorReader(hfDir);
 
   add('token_embd.weight', get('model.embed_tokens.weight', [vocab, hidden]));
   add('output_norm.weight', get('model.norm.weight', [hidden]));
@@ -350,19 +357,7 @@ export function convert(hfDir, outFile) {
 
 // The MoE families (moe_to_gguf.mjs): the same embedding/output tensors and vocabulary as above.
 function convertMoeCheckpoint(hfDir, cfg, configPath, outFile) {
-  const st = readCheckpointTensors(hfDir);
-  const used = new Set();
-  const get = (name, shape) => {
-    const t = st.get(name);
-    if (!t) throw new Error(`${hfDir}/checkpoint: missing tensor ${name}`);
-    if (shape && (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
-      throw new Error(`${hfDir}/checkpoint: tensor ${name} has shape [${t.shape}], expected [${shape}]`);
-    }
-    used.add(name);
-    return t;
-  };
-  const tensors = [];
-  const add = (ggufName, t, data = t.data) => tensors.push({ name: ggufName, dims: t.shape.slice().reverse(), data });
+  const { st, used, get, tensors, add } = tensorReader(hfDir);
   const H = cfg.hidden_size;
   add('token_embd.weight', get('model.embed_tokens.weight', [cfg.vocab_size, H]));
   add('output_norm.weight', get('model.norm.weight', [H]));
