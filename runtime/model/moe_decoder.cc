@@ -1,6 +1,8 @@
 #include "runtime/model/moe_decoder.h"
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/core/status_macros.h"
@@ -38,13 +40,14 @@ absl::StatusOr<std::unique_ptr<Model>> LoadMoeDecoder(const ModelConfig& config,
   if (shard.last_stage) {
     SPARKSTACK_ASSIGN_OR_RETURN(parts.head, LogitsHead::Load(checkpoint, config, tp, backend));
   }
-  if (config.num_mtp_layers > 0 &&
-      checkpoint.Find(
-          absl::StrCat("model.layers.", config.num_layers, ".input_layernorm.weight")) != nullptr) {
-    spdlog::info(
-        "{}: skipping {} multi-token-prediction layer(s) after layer {} (not used by "
-        "plain decoding)",
-        checkpoint.dir(), config.num_mtp_layers, config.num_layers - 1);
+  // Multi-token-prediction layers follow the decoder layers in the checkpoint.
+  const std::string mtp_prefix = absl::StrCat("model.layers.", config.num_layers, ".");
+  const std::vector<std::string> names = checkpoint.TensorNames();  // sorted
+  const auto mtp = std::lower_bound(names.begin(), names.end(), mtp_prefix);
+  if (mtp != names.end() && mtp->starts_with(mtp_prefix)) {
+    spdlog::info("{}: skipping the multi-token-prediction layers from layer {} on ({} in the "
+                 "config; plain decoding does not use them)",
+                 checkpoint.dir(), config.num_layers, config.num_mtp_layers);
   }
   SPARKSTACK_ASSIGN_OR_RETURN(RopeTables tables,
                               MakeMoeRopeTables(config, parts.max_model_len, backend));
