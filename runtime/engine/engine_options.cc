@@ -16,6 +16,7 @@ nlohmann::json EngineOptionsToJson(const EngineOptions& o) {
   return {{"model_dir", o.model_dir},
           {"tp", o.plan.tp},
           {"pp", o.plan.pp},
+          {"ep", o.plan.ep},
           {"threads", o.threads},
           {"max_num_seqs", o.max_num_seqs},
           {"max_num_batched_tokens", o.max_num_batched_tokens},
@@ -43,6 +44,7 @@ absl::StatusOr<EngineOptions> EngineOptionsFromJson(const nlohmann::json& j) {
   o.model_dir = j["model_dir"];
   if (!integer("tp", o.plan.tp)) return bad("tp");
   if (!integer("pp", o.plan.pp)) return bad("pp");
+  if (j.contains("ep") && !integer("ep", o.plan.ep)) return bad("ep");
   if (!integer("threads", o.threads)) return bad("threads");
   if (!integer("max_num_seqs", o.max_num_seqs)) return bad("max_num_seqs");
   if (!integer("max_num_batched_tokens", o.max_num_batched_tokens)) {
@@ -92,6 +94,11 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(EngineOptions o) {
   if (config.num_kv_heads >= tp ? config.num_kv_heads % tp != 0 : tp % config.num_kv_heads != 0) {
     return absl::InvalidArgumentError(absl::StrCat("tp ", tp, " must divide or be a multiple of the ",
                                                    config.num_kv_heads, " key/value heads of ",
+                                                   o.model_dir));
+  }
+  if (config.moe.num_experts > 0 && o.plan.ExpertParallel() > config.moe.num_experts) {
+    return absl::InvalidArgumentError(absl::StrCat("ep ", o.plan.ExpertParallel(), " exceeds the ",
+                                                   config.moe.num_experts, " experts of ",
                                                    o.model_dir));
   }
   SPARKSTACK_RETURN_IF_ERROR(SplitLayersByBytes(config, o.plan.pp).status());

@@ -49,6 +49,7 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(const EngineOpt
       .shard = {.tp_rank = info.tp_rank,
                 .tp_size = r->plan_.tp,
                 .tp_comm = comms.tp_group.get(),
+                .ep_size = r->plan_.ExpertParallel(),
                 .layer_begin = stages[info.stage].begin,
                 .layer_end = stages[info.stage].end,
                 .first_stage = r->plan_.IsFirstStage(r->rank_),

@@ -19,6 +19,7 @@
 #include "kernels/cpu/rope.h"
 #include "kernels/cpu/sampling.h"
 #include "kernels/cpu/swiglu.h"
+#include "runtime/backend/cpu/cpu_moe_ops.h"
 
 namespace sparkstack {
 namespace {
@@ -98,7 +99,15 @@ class CpuBackend final : public Backend {
 
   absl::StatusOr<Tensor> Upload(const Tensor& host) override { return host; }
 
-  absl::StatusOr<Weight> PrepareWeight(const Weight& weight) override { return weight; }
+  absl::StatusOr<Weight> PrepareWeight(const Weight& weight) override {
+    // The f32 linear kernel reads weight rows in place: a checkpoint mapping can leave an f32
+    // tensor at any byte offset (after an FP8 or u8 tensor), so such a weight gets an aligned copy.
+    if (weight.format() == WeightFormat::kDense && weight.dense().dtype() == DType::kF32 &&
+        reinterpret_cast<uintptr_t>(weight.dense().data()) % alignof(float) != 0) {
+      return Weight::Dense(weight.dense().Clone());
+    }
+    return weight;
+  }
 
   absl::Status CopyFromHost(const void* src, Tensor& dst) override {
     if (dst.nbytes() > 0) std::memcpy(dst.data(), src, dst.nbytes());
@@ -315,6 +324,35 @@ class CpuBackend final : public Backend {
                   src.data_as<float>() + r * src.dim(1) + src_column, width * sizeof(float));
     }
     return absl::OkStatus();
+  }
+
+  absl::Status AddBias(Tensor& x, const Tensor& bias) override { return cpu::AddBias(x, bias); }
+
+  absl::Status MoeRoute(const Tensor& logits, const Tensor& bias, const MoeRouting& routing,
+                        Tensor& ids, Tensor& weights) override {
+    return cpu::MoeRoute(logits, bias, routing, ids, weights, options_.threads);
+  }
+
+  int64_t MoeExpertsWorkspaceBytes(int64_t tokens, int64_t top_k,
+                                   const ExpertSet& experts) const override {
+    return cpu::MoeExpertsWorkspaceBytes(tokens, top_k, experts, options_.threads);
+  }
+
+  absl::Status MoeExperts(const Tensor& x, const Tensor& ids, const Tensor& weights,
+                          const ExpertSet& experts, Tensor& workspace, Tensor& out) override {
+    return cpu::MoeExperts(x, ids, weights, experts, workspace, out, options_.threads);
+  }
+
+  absl::Status StoreLatent(const Tensor& latent, const Tensor& slot_mapping,
+                           Tensor& cache) override {
+    return cpu::StoreLatent(latent, slot_mapping, cache);
+  }
+
+  absl::Status PagedLatentAttention(const Tensor& q, const Tensor& cache, int64_t value_offset,
+                                    int64_t value_width, const AttentionMetadata& metadata,
+                                    float scale, Tensor& out) override {
+    return cpu::PagedLatentAttention(q, cache, value_offset, value_width, metadata, scale, out,
+                                     options_.threads);
   }
 
   absl::Status Sample(const Tensor& logits, int64_t vocab_limit, std::span<const SamplingRow> rows,
