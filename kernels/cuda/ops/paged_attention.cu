@@ -77,13 +77,6 @@ int LaunchPrefillForCache(const PagedAttentionArgs& a, int64_t first_seq, int64_
 
 }  // namespace
 
-int64_t DecodeScratchFloats(int64_t num_decodes, int64_t heads, int64_t v_head_dim,
-                            int64_t max_context) {
-  const int64_t splits = GridSplits(max_context);
-  if (splits <= 1) return 0;
-  return num_decodes * heads * splits * (v_head_dim + 2);
-}
-
 const char* ValidatePagedAttentionArgs(const PagedAttentionArgs& a) {
   if (a.heads < 1 || a.kv_heads < 1 || a.heads % a.kv_heads != 0) {
     return "heads and kv_heads must be >= 1 and kv_heads must divide heads";

@@ -61,8 +61,11 @@ constexpr int64_t DecodeSplits(int64_t len) {
 
 // f32 elements of scratch the decode kernel needs for `num_decodes` tokens when sequences may be
 // `max_context` keys long (0 when no sequence needs more than one split).
-int64_t DecodeScratchFloats(int64_t num_decodes, int64_t heads, int64_t v_head_dim,
-                            int64_t max_context);
+constexpr int64_t DecodeScratchFloats(int64_t num_decodes, int64_t heads, int64_t v_head_dim,
+                                      int64_t max_context) {
+  const int64_t splits = max_context <= 0 ? 1 : DecodeSplits(max_context);
+  return splits <= 1 ? 0 : num_decodes * heads * splits * (v_head_dim + 2);
+}
 
 // nullptr when `a` is usable (sizes, divisibility, head dims <= kAttentionMaxHeadDim, pointers),
 // else the broken rule.
