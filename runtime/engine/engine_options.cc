@@ -70,6 +70,11 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(EngineOptions o) {
   };
   SPARKSTACK_RETURN_IF_ERROR(positive("max_num_seqs", o.max_num_seqs));
   SPARKSTACK_RETURN_IF_ERROR(positive("max_num_batched_tokens", o.max_num_batched_tokens));
+  if (o.max_num_batched_tokens < o.max_num_seqs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_num_batched_tokens (", o.max_num_batched_tokens, ") must be >= max_num_seqs (",
+        o.max_num_seqs, "), so that every running sequence's decode fits one step"));
+  }
   if (o.max_model_len == 0) o.max_model_len = config.max_position_embeddings;
   if (o.max_model_len < 1 || o.max_model_len > config.max_position_embeddings) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -97,6 +97,22 @@ Request RandomRequest(std::mt19937_64& rng, int64_t max_prompt) {
   r.stopping.ignore_eos = rng() % 2;
   r.detokenize = false;
   r.return_first_logits = true;
+  if (rng() % 2) {  // seeded sampling with every filter and penalty in play
+    SamplingParams& s = r.sampling;
+    s.temperature = 0.5f + (rng() % 100) / 100.0f;
+    s.top_k = static_cast<int32_t>(rng() % 50);
+    s.top_p = 0.5f + (rng() % 50) / 100.0f;
+    s.min_p = (rng() % 10) / 100.0f;
+    s.repetition_penalty = 1.0f + (rng() % 30) / 100.0f;
+    s.presence_penalty = (rng() % 10) / 10.0f;
+    s.frequency_penalty = (rng() % 10) / 20.0f;
+    s.seed = rng();
+    s.logprobs = static_cast<int32_t>(rng() % 4) - 1;
+  }
+  if (rng() % 4 == 0) {
+    r.stopping.min_tokens = std::min<int64_t>(r.stopping.max_tokens, 3);
+    r.stopping.stop_token_ids = {static_cast<int32_t>(rng() % 251)};
+  }
   return r;
 }
 
