@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/backend/cpu/cpu_backend.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/engine/rank_backend.h"
+#include "spdlog/spdlog.h"
 #include "runtime/model/pipeline_split.h"
 
 namespace sparkstack {
@@ -37,7 +39,6 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(const EngineOpt
 
   SPARKSTACK_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(options.model_dir));
   SPARKSTACK_ASSIGN_OR_RETURN(std::vector<Range> stages, SplitLayersByBytes(config, r->plan_.pp));
-  r->backend_ = MakeCpuBackend({.threads = std::max(1, options.threads)});
   const ModelLoadOptions load{
       .shard = {.tp_rank = info.tp_rank,
                 .tp_size = r->plan_.tp,
@@ -47,6 +48,12 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(const EngineOpt
                 .first_stage = r->plan_.IsFirstStage(r->rank_),
                 .last_stage = r->plan_.IsLastStage(r->rank_)},
       .max_model_len = options.max_model_len};
+  // The backend EngineOptions::backend names (for CUDA: checked, tuned, memory planned).
+  SPARKSTACK_ASSIGN_OR_RETURN(RankBackend rank_backend,
+                              CreateRankBackend(options, config, load.shard));
+  r->backend_ = std::move(rank_backend.backend);
+  r->planned_kv_blocks_ = rank_backend.planned_kv_blocks;
+  spdlog::debug("rank {}: backend {}", r->rank_, rank_backend.summary);
   SPARKSTACK_ASSIGN_OR_RETURN(r->model_, LoadModel(options.model_dir, *r->backend_, load));
 
   Backend& backend = *r->backend_;
@@ -83,11 +90,13 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(const EngineOpt
 
 int64_t ModelRunner::AffordableKvBlocks() const {
   const int64_t block_bytes = model_->kv_cache_spec().BytesPerToken() * kKvBlockSize;
-  const int64_t budget =
+  int64_t budget =
       options_.kv_cache_bytes > 0
           ? options_.kv_cache_bytes
           : static_cast<int64_t>(options_.kv_cache_memory_fraction *
                                  static_cast<double>(backend_->AvailableMemory()));
+  // A memory plan sized the backend's arena for its KV cache: what is left of it is the KV's.
+  if (planned_kv_blocks_ > 0) budget = backend_->AvailableMemory();
   const int64_t useful = options_.max_num_seqs * max_blocks_per_seq_;
   return std::min(useful, block_bytes > 0 ? budget / block_bytes : useful);
 }

@@ -72,6 +72,7 @@ class ModelRunner {
   HostBatch host_;
   std::vector<SampledToken> samples_;
   int64_t last_compute_us_ = 0;
+  int64_t planned_kv_blocks_ = 0;  // CUDA: the KV blocks the memory plan sized the arena for
 
   // Device buffers, sized for the largest step; each step uses prefixes of them.
   Tensor token_ids_, positions_, slot_mapping_, query_start_, seq_lens_, block_table_;

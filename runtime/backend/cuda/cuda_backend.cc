@@ -123,6 +123,8 @@ class CudaBackend final : public Backend, public CudaBackendControl {
   void* compute_stream() const override { return stream_->handle(); }
   int64_t arena_used() const override { return arena_->used(); }
   int64_t arena_remaining() const override { return arena_->remaining(); }
+  const KernelConfig& kernels() const override { return options_.kernels; }
+  void set_kernels(const KernelConfig& config) override { options_.kernels = config; }
 
  private:
   CudaBackend() = default;

@@ -64,6 +64,9 @@ class CudaBackendControl : public StepGraphs {
   // Bytes of the device arena in use, and left when it is a reservation.
   virtual int64_t arena_used() const = 0;
   virtual int64_t arena_remaining() const = 0;
+  // The kernel choices in force; the tuning sweep switches them between timed runs.
+  virtual const KernelConfig& kernels() const = 0;
+  virtual void set_kernels(const KernelConfig& config) = 0;
 };
 
 // The CudaBackendControl of `backend`, or nullptr when it is not a CUDA backend.
