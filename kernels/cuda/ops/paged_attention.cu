@@ -10,7 +10,7 @@ namespace sparkstack::kernels::cuda_ops {
 namespace {
 
 constexpr int kGb10SmemLimit = 101376;
-static_assert(detail::PrefillSmemBytesFor(256) <= kGb10SmemLimit);
+static_assert(PrefillSmemBytesFor(256) <= kGb10SmemLimit);
 
 int64_t GridSplits(int64_t max_context) {
   return max_context <= 0 ? 1 : DecodeSplits(max_context);
@@ -49,7 +49,7 @@ int LaunchDecodeForCache(const PagedAttentionArgs& a, int64_t num_decodes, int64
 template <typename C, int DP>
 int LaunchPrefillTyped(const PagedAttentionArgs& a, int64_t first_seq, int64_t num_seqs,
                        int64_t q_tiles, int smem_limit, cudaStream_t s) {
-  constexpr int kSmem = detail::PrefillSmemBytesFor(DP);
+  constexpr int kSmem = PrefillSmemBytesFor(DP);
   if (kSmem > smem_limit) return kInvalidValue;
   auto* kernel = &detail::PagedPrefillKernel<C, DP>;
   if (kSmem > 48 * 1024) {
@@ -126,13 +126,6 @@ int LaunchPagedAttentionPrefill(const PagedAttentionArgs& a, int64_t first_seq, 
              ? LaunchPrefillForCache<float>(a, first_seq, num_seqs, q_tiles, smem_limit, s)
              : LaunchPrefillForCache<__nv_bfloat16>(a, first_seq, num_seqs, q_tiles, smem_limit,
                                                     s);
-}
-
-int PrefillAttentionSmemBytes(int64_t head_dim) {
-  if (head_dim <= 32) return detail::PrefillSmemBytesFor(32);
-  if (head_dim <= 64) return detail::PrefillSmemBytesFor(64);
-  if (head_dim <= 128) return detail::PrefillSmemBytesFor(128);
-  return detail::PrefillSmemBytesFor(256);
 }
 
 }  // namespace sparkstack::kernels::cuda_ops

@@ -83,9 +83,23 @@ int LaunchPagedAttentionDecode(const PagedAttentionArgs& a, int64_t num_decodes,
 int LaunchPagedAttentionPrefill(const PagedAttentionArgs& a, int64_t first_seq, int64_t num_seqs,
                                 int64_t max_query_len, int smem_limit, void* stream);
 
-// Dynamic shared memory of the prefill kernel for a head dimension (the larger of head_dim and
-// v_head_dim), for the build's budget check and the launcher; at most 101,376 bytes.
-int PrefillAttentionSmemBytes(int64_t head_dim);
+// The prefill kernel's tile: 64 queries, and keys per tile by padded head dimension.
+constexpr int PrefillKeysPerTile(int padded_dim) { return padded_dim > 128 ? 32 : 64; }
+// Padded head dimension of the prefill kernel instance serving `head_dim`.
+constexpr int PrefillPaddedDim(int64_t head_dim) {
+  return head_dim <= 32 ? 32 : head_dim <= 64 ? 64 : head_dim <= 128 ? 128 : 256;
+}
+// Dynamic shared memory of the prefill kernel instance for a padded dimension: Q, K and V tiles
+// of bf16 rows padded by 8 elements.
+constexpr int PrefillSmemBytesFor(int padded_dim) {
+  return (64 + 2 * PrefillKeysPerTile(padded_dim)) * (padded_dim + 8) * 2;
+}
+// The same for a head dimension (the larger of head_dim and v_head_dim), for the build's budget
+// check and the launcher; at most 101,376 bytes.
+constexpr int PrefillAttentionSmemBytes(int64_t head_dim) {
+  return PrefillSmemBytesFor(PrefillPaddedDim(head_dim));
+}
+static_assert(PrefillAttentionSmemBytes(256) <= 101376, "GB10's shared memory per block");
 
 }  // namespace sparkstack::kernels::cuda_ops
 

@@ -44,7 +44,7 @@ __device__ __forceinline__ DecodePartials PartialsOf(float* scratch, int64_t num
 
 // DPL: value dims per lane (v_head_dim <= 32 * DPL).
 template <typename C, int DPL>
-__global__ void __launch_bounds__(kDecodeThreads)
+__global__ void __launch_bounds__(kDecodeThreads, 1)
     PagedDecodeKernel(PagedAttentionArgs a, int64_t num_decodes, int64_t grid_splits,
                       int64_t subgroups, float* scratch) {
   constexpr int kMaxDim = 32 * DPL;

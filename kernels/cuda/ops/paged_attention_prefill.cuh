@@ -33,10 +33,7 @@ namespace sparkstack::kernels::cuda_ops::detail {
 inline constexpr int kPrefillBM = 64;
 inline constexpr int kPrefillAttnThreads = 128;
 
-constexpr int PrefillKeysPerTile(int dp) { return dp > 128 ? 32 : 64; }
-constexpr int PrefillSmemBytesFor(int dp) {
-  return (kPrefillBM + 2 * PrefillKeysPerTile(dp)) * (dp + 8) * 2;
-}
+static_assert(kPrefillBM == 64, "PrefillSmemBytesFor (paged_attention.h) assumes 64 queries");
 
 __device__ __forceinline__ uint32_t PackBf16x2(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);

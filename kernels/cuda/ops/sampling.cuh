@@ -24,7 +24,7 @@
 
 namespace sparkstack::kernels::cuda_ops::detail {
 
-inline constexpr int kSamplingThreads = 512;
+inline constexpr int kSamplingThreads = 256;  // 255 registers a thread; 512 spilled
 inline constexpr int kSamplingWarps = kSamplingThreads / 32;
 inline constexpr float kSampleMaxFloat = 3.40282346638528859812e+38f;
 inline constexpr uint64_t kNoKey = ~uint64_t{0};
@@ -163,7 +163,7 @@ struct SamplingShared {
   int32_t chosen;
 };
 
-__global__ void __launch_bounds__(kSamplingThreads)
+__global__ void __launch_bounds__(kSamplingThreads, 1)
     SamplingKernel(float* logits, int64_t row_stride, int64_t n, const SamplingRowArgs* rows,
                    SamplingEdit* edits, SamplingResult* results) {
   SPARKSTACK_SHARED_ARRAY(SamplingShared, shared, 1);
