@@ -82,7 +82,8 @@ CudaBackendOptions CudaOptionsFor(const ModelConfig& c, const EngineOptions& o,
       std::max({c.hidden_size, c.intermediate_size, c.num_heads * c.head_dim, int64_t{16}});
   cuda.max_heads = std::max<int64_t>(1, c.num_heads / shard.tp_size);
   cuda.max_head_dim = c.head_dim;
-  cuda.max_context = o.max_model_len;
+  // Decode graphs size the attention grid from the block table's capacity.
+  cuda.max_context = (o.max_model_len + kKvBlockSize - 1) / kKvBlockSize * kKvBlockSize;
   cuda.sampling_edits = std::max<int64_t>(int64_t{1} << 16, c.vocab_size + 1024);
   return cuda;
 }

@@ -1,4 +1,4 @@
-// Sampling kernel: grid (rows), 512 threads; every pass below is a loop of the block over the
+// Sampling kernel: grid (rows), 256 threads; every pass below is a loop of the block over the
 // row's ids, so a row's logits are read from L2 a few times and nothing is allocated.
 //   1. scan the raw logits: NaN / +inf (the row fails), their maximum
 //   2. logprobs (when asked): log Z and the top ids of the raw logits (radix selection)
