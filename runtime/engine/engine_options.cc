@@ -9,6 +9,7 @@
 #include "runtime/engine/engine.h"
 #include "runtime/model/model_config.h"
 #include "runtime/model/pipeline_split.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 namespace sparkstack {
 
@@ -122,8 +123,16 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(EngineOptions o) {
     return absl::FailedPreconditionError(
         absl::StrCat("--backend ", o.backend, " is not available here: ", s.message()));
   }
-  if (o.sampling_vocab_limit < 0 || o.sampling_vocab_limit > config.vocab_size) {
+  if (o.sampling_vocab_limit <= 0 || o.sampling_vocab_limit > config.vocab_size) {
+    // Checkpoints pad the embedding past the tokenizer's vocabulary: never sample an id the
+    // tokenizer cannot decode.
     o.sampling_vocab_limit = config.vocab_size;
+    auto tokenizer = tokenizer::Tokenizer::Load(o.model_dir);
+    if (tokenizer.ok()) {
+      o.sampling_vocab_limit = std::min<int64_t>(config.vocab_size, (*tokenizer)->vocab_size());
+    } else if (!absl::IsNotFound(tokenizer.status())) {
+      return tokenizer.status();
+    }
   }
   return o;
 }

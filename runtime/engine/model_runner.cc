@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +28,12 @@ absl::StatusOr<Tensor> Prefix(const Tensor& buffer, int64_t count) {
 }
 
 }  // namespace
+
+int64_t ThreadCpuMicros() {
+  timespec now;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return int64_t{now.tv_sec} * 1000000 + now.tv_nsec / 1000;
+}
 
 absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(const EngineOptions& options,
                                                                   RankComms& comms) {
@@ -185,15 +192,17 @@ absl::Status ModelRunner::Execute(const StepPlan& plan, StepResult* result) {
     SPARKSTACK_ASSIGN_OR_RETURN(logits, logits_.SliceRows(0, batch.num_logits()));
   }
   const auto start = std::chrono::steady_clock::now();
-  auto elapsed_us = [&start] {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::steady_clock::now() - start)
-        .count();
+  const int64_t start_cpu = ThreadCpuMicros();
+  auto measure = [&] {
+    last_compute_us_ = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+    last_compute_cpu_us_ = ThreadCpuMicros() - start_cpu;
   };
   SPARKSTACK_RETURN_IF_ERROR(graphs_->Run(bucket, [&] {
     return model_->Forward(batch, cache_, workspace_, hidden, last ? &logits : nullptr);
   }));
-  last_compute_us_ = elapsed_us();
+  measure();
   if (!last) {
     // Enqueued on a device backend: this rank takes the next plan while the GPU works.
     return data_world_->Send(hidden.data(), hidden.nbytes(), plan_.NextStageRank(rank_));
@@ -202,7 +211,7 @@ absl::Status ModelRunner::Execute(const StepPlan& plan, StepResult* result) {
   if (device_comms_) SPARKSTACK_RETURN_IF_ERROR(device_comms_->Wait());
   result->step_id = plan.step_id;
   SPARKSTACK_RETURN_IF_ERROR(SampleStep(host_, logits, *result));
-  last_compute_us_ = elapsed_us();
+  measure();
   return absl::OkStatus();
 }
 
