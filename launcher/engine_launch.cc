@@ -10,6 +10,10 @@
 namespace sparkstack::launcher {
 
 void AddEngineFlags(CLI::App& cmd, EngineFlags& f) {
+  cmd.add_option("--backend", f.backend,
+                 "where the model runs: cpu or cuda (default: cuda when this build has CUDA and a "
+                 "device is visible, else cpu)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd.add_option("--threads", f.threads, "CPU threads per rank (0: the cores / ranks)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -56,6 +60,7 @@ absl::StatusOr<std::unique_ptr<LaunchedEngine>> LaunchedEngine::Start(const std:
   EngineOptions options;
   options.model_dir = model_dir;
   options.plan = {.tp = f.tp, .pp = f.pp, .ep = f.ep};
+  options.backend = f.backend;
   options.threads = f.threads;
   options.max_num_seqs = f.max_num_seqs;
   options.max_num_batched_tokens = f.max_num_batched_tokens;

@@ -16,6 +16,7 @@
 namespace sparkstack::launcher {
 
 struct EngineFlags {
+  std::string backend;  // --backend cpu|cuda; "" picks cuda when a device is present
   int threads = 0;
   int tp = 1;
   int pp = 1;
