@@ -10,11 +10,19 @@
 namespace sparkstack::launcher {
 
 void AddEngineFlags(CLI::App& cmd, EngineFlags& f) {
+  cmd.add_option("--backend", f.backend,
+                 "where the model runs: cpu or cuda (default: cuda when this build has CUDA and a "
+                 "device is visible, else cpu)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd.add_option("--threads", f.threads, "CPU threads per rank (0: the cores / ranks)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd.add_option("--tp", f.tp, "tensor-parallel ranks")->check(CLI::PositiveNumber);
   cmd.add_option("--pp", f.pp, "pipeline-parallel stages")->check(CLI::PositiveNumber);
+  cmd.add_option("--ep", f.ep,
+                 "expert-parallel groups among a stage's tp ranks, dividing tp (MoE models; "
+                 "default: tp, every rank holds whole experts)")
+      ->check(CLI::PositiveNumber);
   cmd.add_flag("--local-ranks", f.local_ranks,
                "start the tp x pp ranks as local processes on loopback");
   cmd.add_option("--rendezvous", f.rendezvous,
@@ -51,7 +59,8 @@ absl::StatusOr<std::unique_ptr<LaunchedEngine>> LaunchedEngine::Start(const std:
                                                                       const EngineFlags& f) {
   EngineOptions options;
   options.model_dir = model_dir;
-  options.plan = {.tp = f.tp, .pp = f.pp};
+  options.plan = {.tp = f.tp, .pp = f.pp, .ep = f.ep};
+  options.backend = f.backend;
   options.threads = f.threads;
   options.max_num_seqs = f.max_num_seqs;
   options.max_num_batched_tokens = f.max_num_batched_tokens;

@@ -16,9 +16,11 @@
 namespace sparkstack::launcher {
 
 struct EngineFlags {
+  std::string backend;  // --backend cpu|cuda; "" picks cuda when a device is present
   int threads = 0;
   int tp = 1;
   int pp = 1;
+  int ep = 0;  // expert-parallel groups per stage (0: tp)
   bool local_ranks = false;
   std::string rendezvous = "127.0.0.1:29500";
   int timeout_s = 60;

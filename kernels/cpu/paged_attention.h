@@ -22,6 +22,16 @@
 
 namespace sparkstack::kernels {
 
+// Sequences of a batch over a paged cache, for kernels that take raw pointers (the MLA attention
+// of mla_attention.h). Query token i (of n) of sequence b sits at position seq_lens[b] - n + i.
+struct PagedBatch {
+  int64_t num_seqs = 0;
+  const int32_t* query_start = nullptr;  // [num_seqs + 1]
+  const int32_t* seq_lens = nullptr;     // [num_seqs]
+  const int32_t* block_table = nullptr;  // [num_seqs, max_blocks]
+  int64_t max_blocks = 0;
+};
+
 // Query token i (of n) of sequence b sits at position seq_lens[b] - n + i and sees positions
 // [0, that]. `tile_offsets` is caller-owned scratch of at least num_seqs + 1 entries (so the call
 // allocates nothing). heads must be a multiple of kv_heads.

@@ -26,6 +26,12 @@ inline void SwiGluF32(const float* gate, const float* up, int64_t count, float* 
   });
 }
 
+// On the calling thread with the best ISA of this CPU (the MoE experts kernel, which splits its
+// own work over threads).
+inline void SwiGluF32(const float* gate, const float* up, int64_t count, float* out) {
+  KernelsFor(BestCpuIsa()).swiglu(gate, up, count, out);
+}
+
 // x += y.
 inline void AddF32(float* x, const float* y, int64_t count, ThreadPool& pool, CpuIsa isa) {
   const IsaKernels& kernels = KernelsFor(isa);

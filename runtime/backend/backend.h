@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "runtime/backend/attention_metadata.h"
+#include "runtime/backend/moe_ops.h"
 #include "runtime/backend/rope_tables.h"
 #include "runtime/backend/sampling.h"
 #include "runtime/core/tensor.h"
@@ -111,6 +112,44 @@ class Backend {
   // same number of rows, both column ranges inside their tensors.
   virtual absl::Status CopyColumns(const Tensor& src, int64_t src_column, Tensor& dst,
                                    int64_t dst_column, int64_t width) = 0;
+
+  // x[r, :] += bias for x f32 [rows, width] and bias f32/f16/bf16 [width] (projection biases).
+  virtual absl::Status AddBias(Tensor& x, const Tensor& bias) = 0;
+
+  // ---- Mixture of experts (moe_ops.h)
+
+  // Routes each token: logits f32 [T, E] and the correction bias f32 [E] (an undefined tensor
+  // when the model has none) -> ids i32 [T, top_k] and weights f32 [T, top_k], by `routing`'s
+  // rule (kernels/cpu/moe_router.h). Ties go to the lower expert id.
+  virtual absl::Status MoeRoute(const Tensor& logits, const Tensor& bias,
+                                const MoeRouting& routing, Tensor& ids, Tensor& weights) = 0;
+
+  // Bytes of `workspace` MoeExperts needs for `tokens` tokens of `top_k` slots each.
+  virtual int64_t MoeExpertsWorkspaceBytes(int64_t tokens, int64_t top_k,
+                                           const ExpertSet& experts) const = 0;
+
+  // out[t, :] = sum over j of weights[t, j] * E_ids[t, j](x[t, :]) for the slots whose expert
+  // `experts` holds (zeros for a token with none): this rank's partial sum. x, out f32
+  // [T, hidden]; ids, weights [T, top_k] from MoeRoute; workspace u8 of at least
+  // MoeExpertsWorkspaceBytes. Each selected expert's weights are read once for all its tokens.
+  virtual absl::Status MoeExperts(const Tensor& x, const Tensor& ids, const Tensor& weights,
+                                  const ExpertSet& experts, Tensor& workspace, Tensor& out) = 0;
+
+  // ---- Multi-head latent attention (DeepSeek MLA, absorbed form)
+
+  // Writes rows latent f32 [T, width] into the pool cache [blocks, block_size, 1, width] at
+  // slot_mapping[t]; a negative slot skips the token.
+  virtual absl::Status StoreLatent(const Tensor& latent, const Tensor& slot_mapping,
+                                   Tensor& cache) = 0;
+
+  // Causal multi-query attention over a latent pool: q [T, heads, width] and the pool rows
+  // [blocks, block_size, 1, width] are the keys (scores q·row * scale); the values are the rows'
+  // elements [value_offset, value_offset + value_width). out [T, heads, value_width]. Positions
+  // and causality as PagedAttention.
+  virtual absl::Status PagedLatentAttention(const Tensor& q, const Tensor& cache,
+                                            int64_t value_offset, int64_t value_width,
+                                            const AttentionMetadata& metadata, float scale,
+                                            Tensor& out) = 0;
 
   // Samples one token from each row of logits f32 [R, vocab] as rows[r] asks (sampling.h): ids >=
   // vocab_limit are never chosen. out[r] receives the token (and logprobs when asked); out and

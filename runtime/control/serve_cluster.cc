@@ -27,6 +27,9 @@ absl::StatusOr<std::unique_ptr<ServeCluster>> ServeCluster::Start(
   AuthOptions auth = options.auth;
   const bool has_credentials =
       !auth.token_file.empty() || !auth.tls_cert_file.empty() || auth.insecure;
+  if (!options.local_ranks && options.nodes.empty() && !has_credentials) {
+    auth.insecure = true;  // a group of one: rank 0 alone, no node agent to authenticate
+  }
   if (options.local_ranks) {
     if (!has_credentials) {
       SPARKSTACK_ASSIGN_OR_RETURN(cluster->fresh_token_file_, WriteFreshTokenFile());

@@ -29,6 +29,9 @@ struct EngineOptions {
   std::string model_dir;
   ParallelPlan plan;  // tp x pp; the world communicator must have plan.world_size() ranks
   int threads = 0;    // CPU backend worker threads per rank (0: the machine's cores / ranks here)
+  // "cpu" or "cuda" (runtime/backend/backend_factory.h); "" resolves to "cuda" when this build
+  // has CUDA and a device is visible, else "cpu". Every rank builds the same kind.
+  std::string backend;
 
   int64_t max_num_seqs = 256;             // sequences in one step at most
   int64_t max_num_batched_tokens = 2048;  // tokens in one step at most (chunked prefill)

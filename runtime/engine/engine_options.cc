@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "runtime/backend/backend_factory.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/engine/engine.h"
 #include "runtime/model/model_config.h"
@@ -16,7 +17,9 @@ nlohmann::json EngineOptionsToJson(const EngineOptions& o) {
   return {{"model_dir", o.model_dir},
           {"tp", o.plan.tp},
           {"pp", o.plan.pp},
+          {"ep", o.plan.ep},
           {"threads", o.threads},
+          {"backend", o.backend},
           {"max_num_seqs", o.max_num_seqs},
           {"max_num_batched_tokens", o.max_num_batched_tokens},
           {"max_model_len", o.max_model_len},
@@ -43,7 +46,10 @@ absl::StatusOr<EngineOptions> EngineOptionsFromJson(const nlohmann::json& j) {
   o.model_dir = j["model_dir"];
   if (!integer("tp", o.plan.tp)) return bad("tp");
   if (!integer("pp", o.plan.pp)) return bad("pp");
+  if (j.contains("ep") && !integer("ep", o.plan.ep)) return bad("ep");
   if (!integer("threads", o.threads)) return bad("threads");
+  if (!j.contains("backend") || !j["backend"].is_string()) return bad("backend");
+  o.backend = j["backend"];
   if (!integer("max_num_seqs", o.max_num_seqs)) return bad("max_num_seqs");
   if (!integer("max_num_batched_tokens", o.max_num_batched_tokens)) {
     return bad("max_num_batched_tokens");
@@ -94,6 +100,11 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(EngineOptions o) {
                                                    config.num_kv_heads, " key/value heads of ",
                                                    o.model_dir));
   }
+  if (config.moe.num_experts > 0 && o.plan.ExpertParallel() > config.moe.num_experts) {
+    return absl::InvalidArgumentError(absl::StrCat("ep ", o.plan.ExpertParallel(), " exceeds the ",
+                                                   config.moe.num_experts, " experts of ",
+                                                   o.model_dir));
+  }
   SPARKSTACK_RETURN_IF_ERROR(SplitLayersByBytes(config, o.plan.pp).status());
   if (o.kv_cache_bytes < 0) {
     return absl::InvalidArgumentError(
@@ -110,6 +121,14 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(EngineOptions o) {
   if (o.threads == 0) {
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     o.threads = std::max(1, cores / o.plan.world_size());
+  }
+  // The backend: named, and usable here (rank 0's check; each rank checks its own device again
+  // when it builds its backend). `--backend cuda` without a device fails now, saying why.
+  if (o.backend.empty()) o.backend = std::string(BackendKindName(DefaultBackendKind()));
+  SPARKSTACK_ASSIGN_OR_RETURN(BackendKind kind, ParseBackendKind(o.backend));
+  if (absl::Status s = BackendAvailable(kind); !s.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--backend ", o.backend, " is not available here: ", s.message()));
   }
   if (o.sampling_vocab_limit <= 0 || o.sampling_vocab_limit > config.vocab_size) {
     // Checkpoints pad the embedding past the tokenizer's vocabulary: never sample an id the

@@ -2,11 +2,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/backend/cpu/cpu_backend.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/backend/step_graphs.h"
+#include "runtime/engine/rank_backend.h"
+#include "spdlog/spdlog.h"
 #include "runtime/model/pipeline_split.h"
 
 namespace sparkstack {
@@ -44,16 +49,27 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(const EngineOpt
 
   SPARKSTACK_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(options.model_dir));
   SPARKSTACK_ASSIGN_OR_RETURN(std::vector<Range> stages, SplitLayersByBytes(config, r->plan_.pp));
-  r->backend_ = MakeCpuBackend({.threads = std::max(1, options.threads)});
-  const ModelLoadOptions load{
+  ModelLoadOptions load{
       .shard = {.tp_rank = info.tp_rank,
                 .tp_size = r->plan_.tp,
                 .tp_comm = comms.tp_group.get(),
+                .ep_size = r->plan_.ExpertParallel(),
                 .layer_begin = stages[info.stage].begin,
                 .layer_end = stages[info.stage].end,
                 .first_stage = r->plan_.IsFirstStage(r->rank_),
                 .last_stage = r->plan_.IsLastStage(r->rank_)},
       .max_model_len = options.max_model_len};
+  // The backend EngineOptions::backend names (for CUDA: checked, tuned, memory planned).
+  SPARKSTACK_ASSIGN_OR_RETURN(RankBackend rank_backend,
+                              CreateRankBackend(options, config, load.shard));
+  r->backend_ = std::move(rank_backend.backend);
+  r->planned_kv_blocks_ = rank_backend.planned_kv_blocks;
+  spdlog::debug("rank {}: backend {}", r->rank_, rank_backend.summary);
+  // On a device backend the model's collectives and the stage hand-offs run on NCCL, ordered
+  // with the kernels on the compute stream.
+  SPARKSTACK_ASSIGN_OR_RETURN(r->device_comms_, DeviceComms::Create(comms, *r->backend_));
+  r->data_world_ = r->device_comms_ ? r->device_comms_->world() : r->world_;
+  if (r->device_comms_ && r->plan_.tp > 1) load.shard.tp_comm = r->device_comms_->tp_group();
   SPARKSTACK_ASSIGN_OR_RETURN(r->model_, LoadModel(options.model_dir, *r->backend_, load));
 
   Backend& backend = *r->backend_;
@@ -85,16 +101,26 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(const EngineOpt
                         ? std::min(options.sampling_vocab_limit, config.vocab_size)
                         : config.vocab_size;
   r->samples_.resize(max_seqs);
+  // Decode steps replay graphs captured per batch-size bucket where the backend has graphs and
+  // every collective of the step is stream-ordered (tp = 1, or NCCL).
+  const char* graphs_env = std::getenv("SPARKSTACK_CUDA_GRAPHS");
+  const bool graphs = (r->plan_.tp == 1 || r->device_comms_ != nullptr) &&
+                      !(graphs_env != nullptr && std::string_view(graphs_env) == "0");
+  r->graphs_ = std::make_unique<DecodeGraphs>(graphs ? GraphsOf(backend) : nullptr,
+                                              DecodeGraphs::DefaultBuckets(max_seqs),
+                                              r->max_blocks_per_seq_);
   return r;
 }
 
 int64_t ModelRunner::AffordableKvBlocks() const {
   const int64_t block_bytes = model_->kv_cache_spec().BytesPerToken() * kKvBlockSize;
-  const int64_t budget =
+  int64_t budget =
       options_.kv_cache_bytes > 0
           ? options_.kv_cache_bytes
           : static_cast<int64_t>(options_.kv_cache_memory_fraction *
                                  static_cast<double>(backend_->AvailableMemory()));
+  // A memory plan sized the backend's arena for its KV cache: what is left of it is the KV's.
+  if (planned_kv_blocks_ > 0) budget = backend_->AvailableMemory();
   const int64_t useful = options_.max_num_seqs * max_blocks_per_seq_;
   return std::min(useful, block_bytes > 0 ? budget / block_bytes : useful);
 }
@@ -148,14 +174,18 @@ absl::Status ModelRunner::Upload(const HostBatch& host, ForwardBatch& batch) {
 }
 
 absl::Status ModelRunner::Execute(const StepPlan& plan, StepResult* result) {
+  // The previous step's collectives finished (bounded: a dead peer is an error, not a hang).
+  if (device_comms_ && !is_sampler_) SPARKSTACK_RETURN_IF_ERROR(device_comms_->Wait());
   SPARKSTACK_RETURN_IF_ERROR(state_.Apply(plan, host_));
+  const int64_t bucket = graphs_->BucketFor(host_);
+  if (bucket > 0) graphs_->Pad(host_, bucket);
   ForwardBatch batch;
   SPARKSTACK_RETURN_IF_ERROR(Upload(host_, batch));
   const int64_t tokens = host_.num_tokens();
   SPARKSTACK_ASSIGN_OR_RETURN(Tensor hidden, hidden_.SliceRows(0, tokens));
   if (!plan_.IsFirstStage(rank_)) {
-    SPARKSTACK_RETURN_IF_ERROR(world_->Recv(hidden.data(), hidden.nbytes(),
-                                            plan_.PrevStageRank(rank_)));
+    SPARKSTACK_RETURN_IF_ERROR(data_world_->Recv(hidden.data(), hidden.nbytes(),
+                                                 plan_.PrevStageRank(rank_)));
   }
   const bool last = plan_.IsLastStage(rank_);
   Tensor logits;
@@ -170,13 +200,16 @@ absl::Status ModelRunner::Execute(const StepPlan& plan, StepResult* result) {
                            .count();
     last_compute_cpu_us_ = ThreadCpuMicros() - start_cpu;
   };
-  SPARKSTACK_RETURN_IF_ERROR(
-      model_->Forward(batch, cache_, workspace_, hidden, last ? &logits : nullptr));
+  SPARKSTACK_RETURN_IF_ERROR(graphs_->Run(bucket, [&] {
+    return model_->Forward(batch, cache_, workspace_, hidden, last ? &logits : nullptr);
+  }));
   measure();
   if (!last) {
-    return world_->Send(hidden.data(), hidden.nbytes(), plan_.NextStageRank(rank_));
+    // Enqueued on a device backend: this rank takes the next plan while the GPU works.
+    return data_world_->Send(hidden.data(), hidden.nbytes(), plan_.NextStageRank(rank_));
   }
   if (!is_sampler_) return absl::OkStatus();
+  if (device_comms_) SPARKSTACK_RETURN_IF_ERROR(device_comms_->Wait());
   result->step_id = plan.step_id;
   SPARKSTACK_RETURN_IF_ERROR(SampleStep(host_, logits, *result));
   measure();
@@ -190,7 +223,9 @@ absl::Status ModelRunner::SampleStep(const HostBatch& host, const Tensor& logits
   result.logits.clear();
   if (rows == 0) return absl::OkStatus();
   const std::span<SampledToken> out(samples_.data(), rows);
-  SPARKSTACK_RETURN_IF_ERROR(backend_->Sample(logits, vocab_limit_, host.sampling, out));
+  // A padded (graph) step computed logits for its inert rows too: only the first `rows` count.
+  SPARKSTACK_ASSIGN_OR_RETURN(Tensor sampled, logits.SliceRows(0, rows));
+  SPARKSTACK_RETURN_IF_ERROR(backend_->Sample(sampled, vocab_limit_, host.sampling, out));
   const int64_t vocab = logits.dim(1);
   for (int64_t r = 0; r < rows; ++r) {
     result.samples.push_back({.id = host.sample_ids[r], .sample = out[r]});

@@ -17,6 +17,8 @@
 #include "runtime/backend/backend.h"
 #include "runtime/core/arena.h"
 #include "runtime/engine/batch_state.h"
+#include "runtime/engine/decode_graphs.h"
+#include "runtime/engine/device_comms.h"
 #include "runtime/engine/engine.h"
 #include "runtime/engine/step_plan.h"
 #include "runtime/engine/step_result.h"
@@ -78,6 +80,10 @@ class ModelRunner {
   std::vector<SampledToken> samples_;
   int64_t last_compute_us_ = 0;
   int64_t last_compute_cpu_us_ = 0;
+  int64_t planned_kv_blocks_ = 0;  // CUDA: the KV blocks the memory plan sized the arena for
+  std::unique_ptr<DeviceComms> device_comms_;  // NCCL on the compute stream (CUDA, world > 1)
+  Communicator* data_world_ = nullptr;         // stage hand-offs: device_comms_ or world_
+  std::unique_ptr<DecodeGraphs> graphs_;       // decode steps per batch-size bucket
 
   // Device buffers, sized for the largest step; each step uses prefixes of them.
   Tensor token_ids_, positions_, slot_mapping_, query_start_, seq_lens_, block_table_;

@@ -3,6 +3,7 @@
 #include "runtime/core/status_macros.h"
 #include "runtime/model/checkpoint.h"
 #include "runtime/model/llama_model.h"
+#include "runtime/model/moe_decoder.h"
 
 namespace sparkstack {
 
@@ -15,6 +16,14 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& model_dir, B
     case Architecture::kLlama:
     case Architecture::kQwen3:
       return LoadLlamaModel(config, checkpoint, backend, options);
+    case Architecture::kQwen3Moe:
+      return LoadQwen3MoeModel(config, checkpoint, backend, options);
+    case Architecture::kDeepseekV3:
+      return LoadDeepseekV3Model(config, checkpoint, backend, options);
+    case Architecture::kGlm4Moe:
+      return LoadGlm4MoeModel(config, checkpoint, backend, options);
+    case Architecture::kMiniMaxM2:
+      return LoadMiniMaxM2Model(config, checkpoint, backend, options);
   }
   return absl::InternalError("unhandled architecture");
 }

@@ -31,6 +31,7 @@ struct ModelShard {
   int tp_rank = 0;
   int tp_size = 1;
   Communicator* tp_comm = nullptr;  // the tensor-parallel group; required when tp_size > 1
+  int ep_size = 0;  // expert-parallel groups among the tp ranks (MoE); 0: tp_size (moe_block.h)
   int64_t layer_begin = 0;          // this stage's layers [layer_begin, layer_end)
   int64_t layer_end = -1;           // -1: through the last layer
   bool first_stage = true;          // holds the embedding

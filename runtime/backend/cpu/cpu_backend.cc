@@ -26,6 +26,7 @@
 #include "kernels/cpu/sampling.h"
 #include "kernels/cpu/swiglu.h"
 #include "kernels/cpu/thread_pool.h"
+#include "runtime/backend/cpu/cpu_moe_ops.h"
 
 namespace sparkstack {
 namespace {
@@ -81,22 +82,25 @@ int64_t HostAvailableMemory() {
   return available;
 }
 
-// A dense weight packed by PrepareWeight (kernels/cpu/packed_dense.h) lives in memory owned by a
-// shared_ptr with this deleter: the deleter's type marks the tensor as packed (std::get_deleter),
-// and it records what was packed, so a view that is not the whole packed weight is refused.
+// A dense weight prepared by PrepareWeight is its row-major tensor owned by a shared_ptr with this
+// deleter, which holds the packing (kernels/cpu/packed_dense.h) and the row-major storage's owner:
+// the deleter's type marks the tensor as packed (std::get_deleter), and it records what was
+// packed, so a view that is not the whole prepared weight is refused.
 struct PackedDense {
-  void* data = nullptr;
+  void* data = nullptr;          // the packed copy (aligned_alloc)
+  const void* source = nullptr;  // the row-major tensor's data
   DType dtype = DType::kF32;
   int64_t n = 0;
   int64_t k = 0;
-  void operator()(void* p) const { std::free(p); }
+  std::shared_ptr<const void> source_owner;
+  void operator()(void*) const { std::free(data); }
 };
 
 // The packing of a prepared dense weight, or null for any other tensor.
 const PackedDense* PackedDenseOf(const Weight& weight) {
   const Tensor& t = weight.dense();
   const PackedDense* packed = std::get_deleter<PackedDense>(t.owner());
-  if (packed == nullptr || packed->data != t.data() || packed->dtype != t.dtype() ||
+  if (packed == nullptr || packed->source != t.data() || packed->dtype != t.dtype() ||
       packed->n != weight.rows() || packed->k != weight.cols()) {
     return nullptr;
   }
@@ -134,15 +138,21 @@ class CpuBackend final : public Backend {
 
   absl::StatusOr<Tensor> Upload(const Tensor& host) override { return host; }
 
-  // Dense weights are packed into column groups in their own dtype (packed_dense.h): the same
-  // bytes as the checkpoint plus padding of N to a multiple of 64, and the checkpoint's mapping is
-  // no longer referenced. NVFP4 weights are used as they are.
+  // Dense float weights are also packed into column groups in their own dtype (packed_dense.h):
+  // the same bytes as the checkpoint plus padding of N to a multiple of 64, read by Linear. The
+  // returned weight still shows the row-major tensor (the MoE expert kernels read rows of it), so
+  // its storage stays referenced: a checkpoint's file mapping, whose pages Linear never touches.
+  // An f32/f16/bf16 tensor at a byte offset its dtype does not align (a checkpoint mapping can
+  // leave one after an FP8 or u8 tensor) gets an aligned copy first. Other dtypes (FP8 experts)
+  // are returned as they are.
   absl::StatusOr<Weight> PrepareWeight(const Weight& weight) override {
     if (weight.format() != WeightFormat::kDense || PackedDenseOf(weight) != nullptr) return weight;
-    const Tensor& w = weight.dense();
-    if (w.device() != Device::kCpu || !kernels::IsFloatDType(w.dtype())) {
-      return ShapeError("prepare_weight", "weight", w, "a host f32/f16/bf16 matrix");
+    Tensor w = weight.dense();
+    if (w.device() != Device::kCpu) {
+      return ShapeError("prepare_weight", "weight", w, "a host tensor");
     }
+    if (!kernels::IsFloatDType(w.dtype())) return weight;
+    if (reinterpret_cast<uintptr_t>(w.data()) % DTypeByteSize(w.dtype(), 1) != 0) w = w.Clone();
     const int64_t n = weight.rows();
     const int64_t k = weight.cols();
     const size_t bytes = DTypeByteSize(w.dtype(), kernels::PackedDenseElements(n, k));
@@ -153,8 +163,8 @@ class CpuBackend final : public Backend {
           "out of host memory packing weight ", weight.DebugString(), " (", aligned, " bytes)"));
     }
     kernels::PackDense(w.data(), w.dtype(), n, k, data, pool_);
-    std::shared_ptr<void> owner(data, PackedDense{data, w.dtype(), n, k});
-    return Weight::Dense(Tensor::Borrow(data, w.dtype(), {n, k}, std::move(owner)));
+    std::shared_ptr<void> owner(w.data(), PackedDense{data, w.data(), w.dtype(), n, k, w.owner()});
+    return Weight::Dense(Tensor::Borrow(w.data(), w.dtype(), {n, k}, std::move(owner)));
   }
 
   absl::Status CopyFromHost(const void* src, Tensor& dst) override {
@@ -383,6 +393,35 @@ class CpuBackend final : public Backend {
                   src.data_as<float>() + r * src.dim(1) + src_column, width * sizeof(float));
     }
     return absl::OkStatus();
+  }
+
+  absl::Status AddBias(Tensor& x, const Tensor& bias) override { return cpu::AddBias(x, bias); }
+
+  absl::Status MoeRoute(const Tensor& logits, const Tensor& bias, const MoeRouting& routing,
+                        Tensor& ids, Tensor& weights) override {
+    return cpu::MoeRoute(logits, bias, routing, ids, weights, options_.threads);
+  }
+
+  int64_t MoeExpertsWorkspaceBytes(int64_t tokens, int64_t top_k,
+                                   const ExpertSet& experts) const override {
+    return cpu::MoeExpertsWorkspaceBytes(tokens, top_k, experts, options_.threads);
+  }
+
+  absl::Status MoeExperts(const Tensor& x, const Tensor& ids, const Tensor& weights,
+                          const ExpertSet& experts, Tensor& workspace, Tensor& out) override {
+    return cpu::MoeExperts(x, ids, weights, experts, workspace, out, options_.threads);
+  }
+
+  absl::Status StoreLatent(const Tensor& latent, const Tensor& slot_mapping,
+                           Tensor& cache) override {
+    return cpu::StoreLatent(latent, slot_mapping, cache);
+  }
+
+  absl::Status PagedLatentAttention(const Tensor& q, const Tensor& cache, int64_t value_offset,
+                                    int64_t value_width, const AttentionMetadata& metadata,
+                                    float scale, Tensor& out) override {
+    return cpu::PagedLatentAttention(q, cache, value_offset, value_width, metadata, scale, out,
+                                     options_.threads);
   }
 
   absl::Status Sample(const Tensor& logits, int64_t vocab_limit, std::span<const SamplingRow> rows,

@@ -8,8 +8,9 @@
 //
 // Weights: PrepareWeight packs a dense weight into column groups (kernels/cpu/packed_dense.h) in
 // its own dtype (f16/bf16 stay 2 bytes an element and are widened in registers); Linear refuses a
-// dense weight that was not prepared. The prepared Weight's tensor holds that packed layout: read
-// it only through this backend's Linear. NVFP4 weights are used as they are.
+// dense weight that was not prepared. The prepared Weight's tensor is still the row-major matrix
+// (the MoE expert kernels read it; its storage stays referenced), the packing rides on its owner.
+// NVFP4 weights and non-float dense dtypes (FP8) are used as they are.
 #ifndef SPARKSTACK_RUNTIME_BACKEND_CPU_CPU_BACKEND_H_
 #define SPARKSTACK_RUNTIME_BACKEND_CPU_CPU_BACKEND_H_
 
