@@ -1,5 +1,6 @@
 #include "runtime/model/model.h"
 
+#include "absl/strings/str_cat.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/model/checkpoint.h"
 #include "runtime/model/llama_model.h"
@@ -15,6 +16,13 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& model_dir, B
     case Architecture::kLlama:
     case Architecture::kQwen3:
       return LoadLlamaModel(config, checkpoint, backend, options);
+    case Architecture::kQwen3Moe:
+    case Architecture::kDeepseekV3:
+    case Architecture::kGlm4Moe:
+    case Architecture::kMiniMaxM2:
+      return absl::UnimplementedError(
+          absl::StrCat(model_dir, ": ", ArchitectureName(config.architecture),
+                       " (mixture of experts) is parsed but has no model implementation yet"));
   }
   return absl::InternalError("unhandled architecture");
 }
