@@ -21,7 +21,7 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& model_dir, B
     case Architecture::kGlm4Moe:
     case Architecture::kMiniMaxM2:
       return absl::UnimplementedError(
-          absl::StrCat(model_dir, ": ", ArchitectureName(config.architecture),
+          absl::StrCat(model_dir, ": ", std::string(ArchitectureName(config.architecture)),
                        " (mixture of experts) is parsed but has no model implementation yet"));
   }
   return absl::InternalError("unhandled architecture");
