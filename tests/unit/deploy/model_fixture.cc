@@ -141,7 +141,11 @@ std::vector<FixtureTensor> RealShapeTensors(const ModelConfig& c, FixtureWeights
   TensorList t(weights);
   const int64_t h = c.hidden_size;
   t.Add("model.embed_tokens.weight", DType::kBF16, {c.vocab_size, h});
-  const int64_t layers = c.num_layers + c.num_mtp_layers;
+  // DeepSeek-V3 and GLM-4 MoE publish their MTP layers in the checkpoint (MODELS.md); MiniMax-M2's
+  // MTP modules are used by neither graph and not written here.
+  const bool mtp_tensors =
+      c.architecture == Architecture::kDeepseekV3 || c.architecture == Architecture::kGlm4Moe;
+  const int64_t layers = c.num_layers + (mtp_tensors ? c.num_mtp_layers : 0);
   for (int64_t l = 0; l < layers; ++l) {
     const std::string p = absl::StrCat("model.layers.", l, ".");
     const bool mtp = l >= c.num_layers;
