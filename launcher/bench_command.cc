@@ -98,9 +98,12 @@ absl::Status Run(const BenchFlags& f) {
     }
   }
   SPARKSTACK_RETURN_IF_ERROR(launched->Shutdown());
+  // Host overhead in the engine thread's CPU time (a loaded machine does not inflate it), as a
+  // share of the steps' wall time.
   const int64_t steps = after.steps - before.steps;
   const double wall_us = static_cast<double>(after.step_wall_us - before.step_wall_us);
-  const double host_us = wall_us - static_cast<double>(after.compute_us - before.compute_us);
+  const double host_us = static_cast<double>((after.step_cpu_us - before.step_cpu_us) -
+                                             (after.compute_cpu_us - before.compute_cpu_us));
   const double host_per_step = steps > 0 ? host_us / steps : 0.0;
   const double host_share = wall_us > 0 ? host_us / wall_us : 0.0;
   nlohmann::json report = {

@@ -133,6 +133,8 @@ struct Engine::Impl {
   int64_t generated = 0;
   int64_t step_wall_us = 0;
   int64_t compute_us = 0;
+  int64_t step_cpu_us = 0;
+  int64_t compute_cpu_us = 0;
   std::thread thread;
 
   void Loop();
@@ -218,6 +220,7 @@ absl::Status Engine::Impl::Dispatch(SchedulerOutput step) {
   SPARKSTACK_RETURN_IF_ERROR(
       runner->Execute(plan, runner->is_sampler() ? &flight.result : nullptr));
   compute_us += runner->last_compute_us();
+  compute_cpu_us += runner->last_compute_cpu_us();
   return absl::OkStatus();
 }
 
@@ -289,6 +292,8 @@ void Engine::Impl::PublishStats() {
   stats.generated_tokens = generated;
   stats.step_wall_us = step_wall_us;
   stats.compute_us = compute_us;
+  stats.step_cpu_us = step_cpu_us;
+  stats.compute_cpu_us = compute_cpu_us;
 }
 
 absl::Status Engine::Impl::KeepAlive() {
@@ -312,6 +317,7 @@ void Engine::Impl::Loop() {
   while (TakeInbox()) {
     if (failure.ok()) {
       const auto step_start = std::chrono::steady_clock::now();
+      const int64_t step_start_cpu = ThreadCpuMicros();
       absl::Status status;
       while (status.ok() && in_flight.size() < max_in_flight) {
         SchedulerOutput step = scheduler->Schedule();
@@ -329,6 +335,7 @@ void Engine::Impl::Loop() {
         step_wall_us += std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - step_start)
                             .count();
+        step_cpu_us += ThreadCpuMicros() - step_start_cpu;
       }
       PublishStats();
     }

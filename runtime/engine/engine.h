@@ -39,8 +39,9 @@ struct EngineOptions {
   int64_t kv_cache_bytes = 0;
   double kv_cache_memory_fraction = 0.5;
   bool enable_prefix_caching = true;
-  // Ids at or above this are never sampled: the tokenizer's vocabulary when it is smaller than
-  // the model's (checkpoints pad the embedding). 0: the model's vocabulary. Set by rank 0.
+  // Ids at or above this are never sampled. 0 (resolved by ResolveEngineOptions): the
+  // tokenizer's vocabulary when it is smaller than the model's (checkpoints pad the embedding),
+  // else the model's.
   int64_t sampling_vocab_limit = 0;
 };
 
@@ -70,9 +71,12 @@ struct EngineStats {
   int64_t generated_tokens = 0;  // sampled tokens, total
   // Time on rank 0's engine core thread, totals over all steps: every step's wall time, and the
   // part of it spent in the model and the sampler. The rest is host overhead: scheduling, the
-  // step plan, batch building, output processing, detokenizing.
+  // step plan, batch building, output processing, detokenizing. The same split in the thread's
+  // CPU time, which other processes on a loaded machine do not inflate.
   int64_t step_wall_us = 0;
   int64_t compute_us = 0;
+  int64_t step_cpu_us = 0;
+  int64_t compute_cpu_us = 0;
 };
 
 class Engine {

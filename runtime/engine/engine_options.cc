@@ -8,6 +8,7 @@
 #include "runtime/engine/engine.h"
 #include "runtime/model/model_config.h"
 #include "runtime/model/pipeline_split.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 namespace sparkstack {
 
@@ -70,6 +71,11 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(EngineOptions o) {
   };
   SPARKSTACK_RETURN_IF_ERROR(positive("max_num_seqs", o.max_num_seqs));
   SPARKSTACK_RETURN_IF_ERROR(positive("max_num_batched_tokens", o.max_num_batched_tokens));
+  if (o.max_num_batched_tokens < o.max_num_seqs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_num_batched_tokens (", o.max_num_batched_tokens, ") must be >= max_num_seqs (",
+        o.max_num_seqs, "), so that every running sequence's decode fits one step"));
+  }
   if (o.max_model_len == 0) o.max_model_len = config.max_position_embeddings;
   if (o.max_model_len < 1 || o.max_model_len > config.max_position_embeddings) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -105,8 +111,16 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(EngineOptions o) {
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     o.threads = std::max(1, cores / o.plan.world_size());
   }
-  if (o.sampling_vocab_limit < 0 || o.sampling_vocab_limit > config.vocab_size) {
+  if (o.sampling_vocab_limit <= 0 || o.sampling_vocab_limit > config.vocab_size) {
+    // Checkpoints pad the embedding past the tokenizer's vocabulary: never sample an id the
+    // tokenizer cannot decode.
     o.sampling_vocab_limit = config.vocab_size;
+    auto tokenizer = tokenizer::Tokenizer::Load(o.model_dir);
+    if (tokenizer.ok()) {
+      o.sampling_vocab_limit = std::min<int64_t>(config.vocab_size, (*tokenizer)->vocab_size());
+    } else if (!absl::IsNotFound(tokenizer.status())) {
+      return tokenizer.status();
+    }
   }
   return o;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/backend/cpu/cpu_backend.h"
@@ -22,6 +23,12 @@ absl::StatusOr<Tensor> Prefix(const Tensor& buffer, int64_t count) {
 }
 
 }  // namespace
+
+int64_t ThreadCpuMicros() {
+  timespec now;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return int64_t{now.tv_sec} * 1000000 + now.tv_nsec / 1000;
+}
 
 absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(const EngineOptions& options,
                                                                   RankComms& comms) {
@@ -156,21 +163,23 @@ absl::Status ModelRunner::Execute(const StepPlan& plan, StepResult* result) {
     SPARKSTACK_ASSIGN_OR_RETURN(logits, logits_.SliceRows(0, batch.num_logits()));
   }
   const auto start = std::chrono::steady_clock::now();
-  auto elapsed_us = [&start] {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::steady_clock::now() - start)
-        .count();
+  const int64_t start_cpu = ThreadCpuMicros();
+  auto measure = [&] {
+    last_compute_us_ = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+    last_compute_cpu_us_ = ThreadCpuMicros() - start_cpu;
   };
   SPARKSTACK_RETURN_IF_ERROR(
       model_->Forward(batch, cache_, workspace_, hidden, last ? &logits : nullptr));
-  last_compute_us_ = elapsed_us();
+  measure();
   if (!last) {
     return world_->Send(hidden.data(), hidden.nbytes(), plan_.NextStageRank(rank_));
   }
   if (!is_sampler_) return absl::OkStatus();
   result->step_id = plan.step_id;
   SPARKSTACK_RETURN_IF_ERROR(SampleStep(host_, logits, *result));
-  last_compute_us_ = elapsed_us();
+  measure();
   return absl::OkStatus();
 }
 

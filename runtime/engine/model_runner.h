@@ -26,6 +26,9 @@
 
 namespace sparkstack {
 
+// CPU time this thread has used, in microseconds.
+int64_t ThreadCpuMicros();
+
 class ModelRunner {
  public:
   // Loads this rank's shard of options.model_dir (options already resolved: max_model_len set).
@@ -46,6 +49,8 @@ class ModelRunner {
   // Microseconds the last Execute spent in the model and the sampler (not in plan handling,
   // batch building or communication).
   int64_t last_compute_us() const { return last_compute_us_; }
+  // The same in this thread's CPU time.
+  int64_t last_compute_cpu_us() const { return last_compute_cpu_us_; }
   int sampler_rank() const { return plan_.RankOf(plan_.pp - 1, 0); }
   const Model& model() const { return *model_; }
   const StepPlanLimits& plan_limits() const { return plan_limits_; }
@@ -72,6 +77,7 @@ class ModelRunner {
   HostBatch host_;
   std::vector<SampledToken> samples_;
   int64_t last_compute_us_ = 0;
+  int64_t last_compute_cpu_us_ = 0;
 
   // Device buffers, sized for the largest step; each step uses prefixes of them.
   Tensor token_ids_, positions_, slot_mapping_, query_start_, seq_lens_, block_table_;

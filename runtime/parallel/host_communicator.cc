@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/parallel/peer_liveness.h"
+#include "runtime/parallel/ucx_log.h"
 #include "runtime/parallel/reduce.h"
 
 namespace sparkstack {
@@ -386,6 +387,7 @@ absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Create(Rende
     return absl::InvalidArgumentError(absl::StrCat(where, ": world size above ", kMaxWorldSize));
   }
 
+  RouteUcxLogging();  // UCX must never print to stdout
   ucp_config_t* config = nullptr;
   ucs_status_t status = ucp_config_read(nullptr, nullptr, &config);
   if (status != UCS_OK) {

@@ -87,13 +87,16 @@ function compareTokens(a, b) {
   return { ok: true, at: -1, why: '' };
 }
 
-function runJson(cmd, args, what) {
-  let out;
+function runCommand(cmd, args, what) {
   try {
-    out = execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     throw new Error(`${what} failed (exit ${e.status}): ${cmd} ${args.join(' ')}\n${(e.stderr ?? '').toString().slice(-4000)}`);
   }
+}
+
+function runJson(cmd, args, what) {
+  const out = runCommand(cmd, args, what);
   const line = out.trim().split('\n').filter((l) => l.trim().startsWith('{')).pop();
   if (!line) throw new Error(`${what} printed no JSON object: ${cmd} ${args.join(' ')}\nstdout: ${out.slice(-2000)}`);
   try {
@@ -154,6 +157,33 @@ function sparkstackGenerate(bin, dir, ids, maxTokens) {
     throw new Error(`sparkstack generate JSON lacks last_logits/output_ids arrays: keys ${Object.keys(ss)}`);
   }
   return ss;
+}
+
+// Many sequences in one engine batch: `prompts` submitted together with a small token budget, so
+// prefill chunks of some share steps with decodes of others. Returns one result per prompt.
+function sparkstackGenerateBatch(bin, dir, prompts, maxTokens) {
+  const args = ['generate', '--model', dir, '--max-tokens', String(maxTokens), '--ignore-eos', '--json',
+    '--max-num-batched-tokens', '19', '--max-num-seqs', '4'];
+  for (const p of prompts) args.push('--prompt-ids', p.join(','));
+  const out = runCommand(bin, args, 'sparkstack generate (batch)');
+  const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+  if (lines.length !== prompts.length) throw new Error(`batched generate printed ${lines.length} lines for ${prompts.length} prompts`);
+  return lines;
+}
+
+// Extra prompts of varied lengths for the batch check, deterministic per config.
+function batchPrompts(c, prompt) {
+  const prompts = [prompt];
+  let x = (c.seed * 7919) >>> 0;
+  for (const len of [1, 23, 5]) {
+    const ids = [];
+    for (let i = 0; i < len; ++i) {
+      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+      ids.push(3 + (x % (c.vocab - 3)));
+    }
+    prompts.push(ids);
+  }
+  return prompts;
 }
 
 // On a sparkstack failure, narrows it down with the float64 reference (which agrees with llama.cpp,
@@ -288,7 +318,20 @@ async function main() {
           throw new Error(`sparkstack generate echoed prompt_ids ${ss.prompt_ids} but was given ${prompt}`);
         }
         row.ssVsRef = compareLogits(ss.last_logits, ref.last_logits);
-        row.ok = row.logits.ok && row.tokens.ok && row.refLogits.ok && row.refTokens.ok;
+        // The same prompt batched with others must give the same logits and tokens, and so must
+        // each other prompt batched versus run alone.
+        const prompts = batchPrompts(c, prompt);
+        const batched = sparkstackGenerateBatch(o.sparkstack, dir, prompts, MAX_TOKENS);
+        row.batch = { ok: true, why: '' };
+        for (let i = 0; i < prompts.length; ++i) {
+          const alone = i === 0 ? ss : sparkstackGenerate(o.sparkstack, dir, prompts[i], MAX_TOKENS);
+          const l = compareLogits(batched[i].last_logits, alone.last_logits);
+          const t = compareTokens(batched[i].output_ids, alone.output_ids);
+          if (!l.ok || !t.ok || l.rel > 1e-5) {
+            row.batch = { ok: false, why: `prompt ${i} batched vs alone: logits ${l.why || l.rel}, tokens ${t.why || 'same'}` };
+          }
+        }
+        row.ok = row.logits.ok && row.tokens.ok && row.refLogits.ok && row.refTokens.ok && row.batch.ok;
         row.ss = ss.output_ids;
         if (!row.ok && row.refLogits.ok && row.refTokens.ok) row.triage = triage(o.sparkstack, dir, new ReferenceModel(dir), row, prompt);
       } else {
@@ -328,6 +371,7 @@ async function main() {
       if (!r.refTokens.ok) console.log(`    tokens: ${r.refTokens.why}\n    llama.cpp: ${r.lc}\n    f64 ref:   ${r.ref ?? ''}`);
     }
     if (r.logits && !r.logits.ok) console.log(`  sparkstack vs llama.cpp logits: ${r.logits.why}`);
+    if (r.batch && !r.batch.ok) console.log(`  many sequences in one batch: ${r.batch.why}`);
     if (r.tokens && !r.tokens.ok) console.log(`  sparkstack vs llama.cpp tokens: ${r.tokens.why}\n    sparkstack: ${r.ss}\n    llama.cpp:  ${r.lc}`);
     if (r.triage) for (const l of r.triage) console.log(`  triage: ${l}`);
   }

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -139,6 +141,49 @@ TEST(ClusterGenerateZeroTokensTest, ReportsTheSameLastLogits) {
   EXPECT_TRUE(got["output_ids"].empty());
   ASSERT_EQ(got["last_logits"].size(), 251u);
   EXPECT_EQ(got["last_logits"], want["last_logits"]);
+}
+
+// A prompts file with per-line sampling fields gives each line what the same flags give alone.
+TEST(GeneratePromptsFileTest, EachLineEqualsItsFlagsAlone) {
+  const std::string model = WriteModel(Architecture::kQwen3, "prompts_file");
+  const std::string file = model + "/prompts.jsonl";
+  {
+    std::ofstream out(file);
+    out << R"({"prompt_ids": [1, 2, 3], "max_tokens": 5})" << "\n\n"
+        << R"({"prompt_ids": [9, 8], "temperature": 0.9, "top_k": 20, "seed": 77, "max_tokens": 7})"
+        << "\n"
+        << R"({"prompt_ids": [4], "min_p": 0.1, "temperature": 1.2, "seed": 5, "frequency_penalty": 0.5})"
+        << "\n";
+  }
+  const CommandResult all = RunCommand(Binary() + " generate --model " + model +
+                                       " --prompts-file " + file + " --ignore-eos --no-logits --json");
+  ASSERT_EQ(all.exit_code, 0) << all.output;
+  const std::vector<std::string> alone_flags = {
+      " --prompt-ids 1,2,3 --max-tokens 5",
+      " --prompt-ids 9,8 --temperature 0.9 --top-k 20 --seed 77 --max-tokens 7",
+      " --prompt-ids 4 --min-p 0.1 --temperature 1.2 --seed 5 --frequency-penalty 0.5"};
+  std::istringstream lines(all.output);
+  for (const std::string& flags : alone_flags) {
+    std::string line;
+    ASSERT_TRUE(std::getline(lines, line)) << all.output;
+    const CommandResult alone = RunCommand(Binary() + " generate --model " + model + flags +
+                                           " --ignore-eos --no-logits --json");
+    ASSERT_EQ(alone.exit_code, 0) << alone.output;
+    EXPECT_EQ(nlohmann::json::parse(line), nlohmann::json::parse(alone.output)) << flags;
+  }
+}
+
+TEST(GeneratePromptsFileTest, ABadLineIsNamed) {
+  const std::string model = WriteModel(Architecture::kLlama, "prompts_bad");
+  const std::string file = model + "/bad.jsonl";
+  {
+    std::ofstream out(file);
+    out << R"({"prompt_ids": [1, 2]})" << "\n" << R"({"prompt_ids": [1], "top_k": "many"})" << "\n";
+  }
+  const CommandResult r =
+      RunCommand(Binary() + " generate --model " + model + " --prompts-file " + file);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find(file + ":2: \"top_k\""), std::string::npos) << r.output;
 }
 
 TEST(ClusterErrorsTest, ImpossibleSplitFailsClearlyAndQuickly) {

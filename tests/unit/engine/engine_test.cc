@@ -7,12 +7,14 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "runtime/model/tiny_model.h"
+#include "tests/unit/tokenizer/test_tokenizers.h"
 
 namespace sparkstack {
 namespace {
@@ -97,6 +99,22 @@ Request RandomRequest(std::mt19937_64& rng, int64_t max_prompt) {
   r.stopping.ignore_eos = rng() % 2;
   r.detokenize = false;
   r.return_first_logits = true;
+  if (rng() % 2) {  // seeded sampling with every filter and penalty in play
+    SamplingParams& s = r.sampling;
+    s.temperature = 0.5f + (rng() % 100) / 100.0f;
+    s.top_k = static_cast<int32_t>(rng() % 50);
+    s.top_p = 0.5f + (rng() % 50) / 100.0f;
+    s.min_p = (rng() % 10) / 100.0f;
+    s.repetition_penalty = 1.0f + (rng() % 30) / 100.0f;
+    s.presence_penalty = (rng() % 10) / 10.0f;
+    s.frequency_penalty = (rng() % 10) / 20.0f;
+    s.seed = rng();
+    s.logprobs = static_cast<int32_t>(rng() % 4) - 1;
+  }
+  if (rng() % 4 == 0) {
+    r.stopping.min_tokens = std::min<int64_t>(r.stopping.max_tokens, 3);
+    r.stopping.stop_token_ids = {static_cast<int32_t>(rng() % 251)};
+  }
   return r;
 }
 
@@ -253,6 +271,37 @@ TEST(EngineTest, MaxTokensZeroReturnsOnlyThePromptLogits) {
   EXPECT_TRUE(got.tokens.empty());
   EXPECT_EQ(got.first_logits.size(), 251u);
   EXPECT_EQ(got.reason, FinishReason::kLength);
+}
+
+// The embedding is padded past the tokenizer's vocabulary (300 rows, 267 tokens): ids the
+// tokenizer cannot decode are never sampled, even at a high temperature, and text decodes.
+TEST(EngineTest, IdsPastTheTokenizersVocabularyAreNeverSampled) {
+  ModelConfig c = TinyModelConfig(Architecture::kLlama);
+  c.vocab_size = 300;
+  c.torch_dtype = DType::kF32;
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("sparkstack_engine_test_" + std::to_string(getpid()) + "_padded");
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(WriteTinyModel({.config = c, .seed = 3}, dir.string()).ok());
+  const nlohmann::json tokenizer = tokenizer::testing::ByteLevelTokenizerJson();
+  std::ofstream(dir / "tokenizer.json") << tokenizer.dump();
+  const int64_t tokenizer_vocab = tokenizer["model"]["vocab"].size();
+  ASSERT_LT(tokenizer_vocab, 300);
+  auto engine = Engine::Create(Options(dir.string()));
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  EXPECT_EQ((*engine)->options().sampling_vocab_limit, tokenizer_vocab);
+  Request r;
+  r.prompt_ids = {104, 101, 108};
+  r.stopping.max_tokens = 200;
+  r.stopping.ignore_eos = true;
+  r.sampling = {.temperature = 3.0f, .seed = 9};
+  Results results;
+  ASSERT_TRUE((*engine)->AddRequest(r, results.For(0)).ok());
+  results.WaitFor(1);
+  const Result got = results.Take()[0];
+  EXPECT_TRUE(got.error.ok()) << got.error;
+  ASSERT_EQ(got.tokens.size(), 200u);
+  for (int32_t id : got.tokens) EXPECT_LT(id, tokenizer_vocab);
 }
 
 TEST(EngineTest, InvalidRequestsAreRefusedWithTheField) {

@@ -18,7 +18,7 @@ StepPlan SamplePlan() {
   plan.released = {7, 9};
   PlannedSequence decode{.id = 3, .samples = true, .num_computed = 17, .num_scheduled = 1,
                          .block_ids = {}, .tokens = {250}};
-  PlannedSequence fresh{.id = 1u << 40, .is_new = true, .samples = false, .return_logits = false,
+  PlannedSequence fresh{.id = uint64_t{1} << 40, .is_new = true, .samples = false, .return_logits = false,
                         .num_computed = 16, .num_scheduled = 5, .block_ids = {63, 0},
                         .tokens = std::vector<int32_t>(30, 5), .num_prompt_tokens = 28};
   fresh.sampling = {.temperature = 0.7f, .top_k = 40, .top_p = 0.9f, .min_p = 0.05f,
