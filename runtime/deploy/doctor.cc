@@ -102,8 +102,8 @@ CheckResult CheckDriver(const Fs& files) {
     return Result(
         "driver", CheckState::kFail,
         absl::StrCat("no NVIDIA driver loaded (", files.Shown(path), " is missing)"),
-        "install the NVIDIA driver (DGX OS ships it: `sudo apt install nvidia-driver-580-open`"
-        " or newer) and reboot; `nvidia-smi` must list the GPU");
+        "install the NVIDIA driver, 580 or newer (DGX OS ships it), and reboot; `nvidia-smi` "
+        "must list the GPU");
   }
   std::smatch m;
   static const std::regex kVersion(R"((\d+)\.(\d+)(\.\d+)?)");
@@ -279,8 +279,8 @@ CheckResult CheckRoce(const std::vector<Hca>& hcas) {
         inactive.empty()
             ? "no RoCE device (no Ethernet port under /sys/class/infiniband)"
             : absl::StrCat("no RoCE port is up (down: ", absl::StrJoin(inactive, ", "), ")"),
-        "plug the QSFP cable into the ConnectX-7 port (the one nearest the edge), load the mlx5 "
-        "driver, bring the interface up (`sudo netplan apply`, docs/deploy.md) and check "
+        "plug the QSFP cable into a ConnectX-7 port, load the mlx5 driver, bring the interface up "
+        "(`sudo netplan apply`, docs/deploy.md) and check "
         "`ibdev2netdev`");
   }
   return Result("roce", CheckState::kOk, absl::StrCat("up: ", absl::StrJoin(active, ", ")));

@@ -134,13 +134,19 @@ struct Layout {
 // the experts of group [experts) sliced over tp / ep ranks.
 struct RankShare {
   int tp = 1;
-  int kv_ways = 1;
+  int64_t kv_heads = 1;           // of the model
+  int64_t kv_heads_per_rank = 1;  // ceil(kv_heads / min(tp, kv_heads))
   int slices = 1;
   Range experts;
 };
 
+// k/v projections: the rank's kv heads out of all of them.
+uint64_t KvShare(uint64_t bytes, const RankShare& r) {
+  return CeilDiv(bytes * r.kv_heads_per_rank, r.kv_heads);
+}
+
 uint64_t ShareBytes(const Part& p, const RankShare& r) {
-  uint64_t bytes = CeilDiv(p.sharded, r.tp) + CeilDiv(p.kv, r.kv_ways) + p.replicated;
+  uint64_t bytes = CeilDiv(p.sharded, r.tp) + KvShare(p.kv, r) + p.replicated;
   for (const auto& [e, b] : p.expert_bytes) {
     if (e >= r.experts.begin && e < r.experts.end) bytes += CeilDiv(b, r.slices);
   }
@@ -149,7 +155,7 @@ uint64_t ShareBytes(const Part& p, const RankShare& r) {
 
 // Bytes of the part a rank reads each step besides routed experts (all of its dense share).
 uint64_t DenseShareBytes(const Part& p, const RankShare& r) {
-  return CeilDiv(p.sharded, r.tp) + CeilDiv(p.kv, r.kv_ways) + p.replicated;
+  return CeilDiv(p.sharded, r.tp) + KvShare(p.kv, r) + p.replicated;
 }
 
 // Mean bytes of one routed expert of this part, sliced for a rank.
@@ -166,7 +172,7 @@ double ShareMacs(const Part& p, const RankShare& r, int64_t top_k, int64_t num_e
   const double sharded = static_cast<double>(fp4 ? p.sharded_mac_fp4 : p.sharded_mac);
   const double kv = static_cast<double>(fp4 ? p.kv_mac_fp4 : p.kv_mac);
   const double replicated = static_cast<double>(fp4 ? p.replicated_mac_fp4 : p.replicated_mac);
-  double macs = sharded / r.tp + kv / r.kv_ways + replicated;
+  double macs = sharded / r.tp + kv * r.kv_heads_per_rank / r.kv_heads + replicated;
   if (num_experts > 0 && !p.expert_bytes.empty()) {
     const double per_expert =
         static_cast<double>(fp4 ? p.expert_mac_fp4 : p.expert_mac) / num_experts;
@@ -246,7 +252,8 @@ class ExpertLoadCache {
 RankShare ShareOf(const ModelConfig& c, const Layout& l, int tp_rank) {
   RankShare r;
   r.tp = l.tp;
-  r.kv_ways = static_cast<int>(std::min<int64_t>(l.tp, std::max<int64_t>(c.num_kv_heads, 1)));
+  r.kv_heads = std::max<int64_t>(c.num_kv_heads, 1);
+  r.kv_heads_per_rank = CeilDiv(r.kv_heads, std::min<int64_t>(l.tp, r.kv_heads));
   r.slices = l.tp / l.ep;
   const int group = tp_rank / r.slices;
   if (c.moe.num_experts > 0) r.experts = BalancedSplit(c.moe.num_experts, l.ep, group);

@@ -152,7 +152,7 @@ TEST(DoctorTest, NoDriver) {
   const CheckResult r = spark.Check("driver");
   EXPECT_EQ(r.state, CheckState::kFail);
   EXPECT_THAT(r.detail, HasSubstr("no NVIDIA driver loaded"));
-  EXPECT_THAT(r.fix, HasSubstr("nvidia-driver-580"));
+  EXPECT_THAT(r.fix, HasSubstr("580 or newer"));
 }
 
 TEST(DoctorTest, OldDriver) {

@@ -111,6 +111,16 @@ TEST(PlanTest, TinyModelBytesByHand) {
   EXPECT_EQ(pp2.per_node[0].weight_bytes, kTinyEmbed + 2 * kTinyLayer);
   EXPECT_EQ(pp2.per_node[1].weight_bytes, 2 * kTinyLayer + kTinyHead);
   EXPECT_EQ(pp2.per_node[1].kv_bytes_per_token, 2u * 2 * 16 * 2 * 2);
+
+  // tp=3 with 2 kv heads: each rank holds one kv head (half of k and v, 8192 / 2), a third of the
+  // rest rounded up (ceil(65536 / 3) = 21846) and the norms: 26198 per layer; embedding and
+  // lm_head ceil(32768 / 3) = 10923 each, plus the final norm.
+  absl::StatusOr<Plan> three = MakePlan(*census, TinyOptions(3));
+  ASSERT_TRUE(three.ok()) << three.status();
+  const LayoutPlan& tp3 = Find(*three, 3, 1);
+  ASSERT_EQ(tp3.per_node.size(), 3u);
+  EXPECT_EQ(tp3.per_node[2].weight_bytes, 4u * 26198 + 10923 + 10923 + 128);
+  EXPECT_EQ(tp3.per_node[2].kv_bytes_per_token, 4u * 1 * 16 * 2 * 2);
 }
 
 TEST(PlanTest, TinyModelSpeedByHand) {
