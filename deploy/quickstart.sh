@@ -41,4 +41,7 @@ grep "sparkstack serve:" "$log"
 echo "chatting over http://127.0.0.1:$port/v1/chat/completions (two turns, greedy):"
 printf 'Hello! Who are you?\nWhat can you do?\n' |
   "$bin" chat --url "http://127.0.0.1:$port" --max-tokens 24 --temperature 0
+echo "measured throughput through the API (16 streaming completions, 8 at a time):"
+"$bin" bench --url "http://127.0.0.1:$port" --num-prompts 16 --input-len 32 --output-len 32 \
+  --concurrency 8 2>&1 | grep -E "requests|tokens|TTFT"
 echo "done: stopping the server"
