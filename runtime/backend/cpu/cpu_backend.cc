@@ -26,26 +26,14 @@
 #include "kernels/cpu/sampling.h"
 #include "kernels/cpu/swiglu.h"
 #include "kernels/cpu/thread_pool.h"
+#include "runtime/backend/cpu/cpu_checks.h"
 #include "runtime/backend/cpu/cpu_moe_ops.h"
 
 namespace sparkstack {
 namespace {
 
-absl::Status ShapeError(std::string_view op, std::string_view what, const Tensor& t,
-                        const std::string& expected) {
-  return absl::InvalidArgumentError(absl::StrCat(std::string(op), ": ", std::string(what), " is ",
-                                                 t.DebugString(), ", expected ", expected));
-}
-
-// Checks that `t` is a host tensor of `dtype` and exactly `shape`.
-absl::Status Expect(std::string_view op, std::string_view what, const Tensor& t, DType dtype,
-                    const Shape& shape) {
-  if (t.dtype() != dtype || t.device() != Device::kCpu || t.shape() != shape) {
-    return ShapeError(op, what, t,
-                      absl::StrCat(std::string(DTypeName(dtype)), ShapeToString(shape)));
-  }
-  return absl::OkStatus();
-}
+using cpu::Expect;
+using cpu::ShapeError;
 
 absl::Status ExpectF32(std::string_view op, std::string_view what, const Tensor& t,
                        const Shape& shape) {

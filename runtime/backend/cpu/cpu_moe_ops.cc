@@ -11,23 +11,10 @@
 #include "kernels/cpu/moe_experts.h"
 #include "kernels/cpu/moe_permute.h"
 #include "kernels/cpu/moe_router.h"
+#include "runtime/backend/cpu/cpu_checks.h"
 
 namespace sparkstack::cpu {
 namespace {
-
-absl::Status Mismatch(std::string_view op, std::string_view what, const Tensor& t,
-                      const std::string& expected) {
-  return absl::InvalidArgumentError(absl::StrCat(std::string(op), ": ", std::string(what), " is ",
-                                                 t.DebugString(), ", expected ", expected));
-}
-
-absl::Status Expect(std::string_view op, std::string_view what, const Tensor& t, DType dtype,
-                    const Shape& shape) {
-  if (t.dtype() != dtype || t.device() != Device::kCpu || t.shape() != shape) {
-    return Mismatch(op, what, t, absl::StrCat(std::string(DTypeName(dtype)), ShapeToString(shape)));
-  }
-  return absl::OkStatus();
-}
 
 // Workspace carving shared by MoeExpertsWorkspaceBytes and MoeExperts.
 struct ExpertsLayout {
@@ -70,11 +57,11 @@ kernels::PagedBatch Batch(const AttentionMetadata& m) {
 
 absl::Status AddBias(Tensor& x, const Tensor& bias) {
   if (x.rank() != 2 || x.dtype() != DType::kF32 || x.device() != Device::kCpu) {
-    return Mismatch("add_bias", "x", x, "f32 [rows, width]");
+    return ShapeError("add_bias", "x", x, "f32 [rows, width]");
   }
   const int64_t width = x.dim(1);
   if (bias.rank() != 1 || bias.dim(0) != width || !kernels::IsFloatDType(bias.dtype())) {
-    return Mismatch("add_bias", "bias", bias, absl::StrCat("f32/f16/bf16 [", width, "]"));
+    return ShapeError("add_bias", "bias", bias, absl::StrCat("f32/f16/bf16 [", width, "]"));
   }
   std::vector<float> b(width);
   kernels::LoadAsFloat(bias.data(), bias.dtype(), 0, width, b.data());
@@ -99,7 +86,7 @@ absl::Status MoeRoute(const Tensor& logits, const Tensor& bias, const MoeRouting
   if (const char* error = kernels::MoeRouterParamsError(params); *error != '\0') {
     return absl::InvalidArgumentError(absl::StrCat("moe_route: ", error));
   }
-  if (logits.rank() != 2) return Mismatch("moe_route", "logits", logits, "f32 [tokens, experts]");
+  if (logits.rank() != 2) return ShapeError("moe_route", "logits", logits, "f32 [tokens, experts]");
   const int64_t tokens = logits.dim(0);
   const int64_t e = routing.num_experts;
   const int64_t k = routing.top_k;
@@ -125,7 +112,7 @@ int64_t MoeExpertsWorkspaceBytes(int64_t tokens, int64_t top_k, const ExpertSet&
 absl::Status MoeExperts(const Tensor& x, const Tensor& ids, const Tensor& weights,
                         const ExpertSet& experts, Tensor& workspace, Tensor& out, int threads) {
   if (x.rank() != 2 || ids.rank() != 2) {
-    return Mismatch("moe_experts", "x", x, "f32 [tokens, hidden] with ids [tokens, top_k]");
+    return ShapeError("moe_experts", "x", x, "f32 [tokens, hidden] with ids [tokens, top_k]");
   }
   const int64_t tokens = x.dim(0);
   const int64_t hidden = experts.hidden;
@@ -145,7 +132,8 @@ absl::Status MoeExperts(const Tensor& x, const Tensor& ids, const Tensor& weight
   }
   const ExpertsLayout l = Layout(tokens, top_k, experts, threads);
   if (workspace.device() != Device::kCpu || workspace.nbytes() < l.total) {
-    return Mismatch("moe_experts", "workspace", workspace, absl::StrCat(">= ", l.total, " bytes"));
+    return ShapeError("moe_experts", "workspace", workspace,
+                      absl::StrCat(">= ", l.total, " bytes"));
   }
   char* base = static_cast<char*>(workspace.data());
   auto* offsets = reinterpret_cast<int32_t*>(base + l.offsets);
@@ -167,7 +155,7 @@ absl::Status MoeExperts(const Tensor& x, const Tensor& ids, const Tensor& weight
 
 absl::Status StoreLatent(const Tensor& latent, const Tensor& slot_mapping, Tensor& cache) {
   if (cache.rank() != 4 || cache.dtype() != DType::kF32 || cache.dim(2) != 1) {
-    return Mismatch("store_latent", "cache", cache, "f32 [blocks, block_size, 1, width]");
+    return ShapeError("store_latent", "cache", cache, "f32 [blocks, block_size, 1, width]");
   }
   const int64_t width = cache.dim(3);
   const int64_t tokens = latent.rank() == 2 ? latent.dim(0) : -1;
@@ -192,13 +180,13 @@ absl::Status PagedLatentAttention(const Tensor& q, const Tensor& cache, int64_t 
                                   Tensor& out, int threads) {
   if (cache.rank() != 4 || cache.dtype() != DType::kF32 || cache.dim(2) != 1 ||
       cache.dim(1) != m.block_size) {
-    return Mismatch("paged_latent_attention", "cache", cache,
-                    absl::StrCat("f32 [blocks, ", m.block_size, ", 1, width]"));
+    return ShapeError("paged_latent_attention", "cache", cache,
+                      absl::StrCat("f32 [blocks, ", m.block_size, ", 1, width]"));
   }
   const int64_t width = cache.dim(3);
   if (q.rank() != 3 || q.dim(0) != m.num_tokens) {
-    return Mismatch("paged_latent_attention", "q", q,
-                    absl::StrCat("f32 [", m.num_tokens, ", heads, ", width, "]"));
+    return ShapeError("paged_latent_attention", "q", q,
+                      absl::StrCat("f32 [", m.num_tokens, ", heads, ", width, "]"));
   }
   const int64_t heads = q.dim(1);
   if (auto s = Expect("paged_latent_attention", "q", q, DType::kF32, {m.num_tokens, heads, width});
@@ -226,8 +214,8 @@ absl::Status PagedLatentAttention(const Tensor& q, const Tensor& cache, int64_t 
   }
   if (m.block_table.rank() != 2 || m.block_table.dim(0) != m.num_seqs ||
       m.block_table.dtype() != DType::kI32) {
-    return Mismatch("paged_latent_attention", "block_table", m.block_table,
-                    absl::StrCat("i32 [", m.num_seqs, ", max_blocks]"));
+    return ShapeError("paged_latent_attention", "block_table", m.block_table,
+                      absl::StrCat("i32 [", m.num_seqs, ", max_blocks]"));
   }
   const kernels::LatentPool pool{.rows = cache.data_as<float>(),
                                  .block_size = m.block_size,
