@@ -8,7 +8,9 @@
 #define SPARKSTACK_RUNTIME_CORE_MEMORY_BUDGET_H_
 
 #include <cstdint>
+#include <new>
 #include <string>
+#include <utility>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -34,6 +36,22 @@ MemoryHeadroom AvailableMemory();
 // OK when `bytes` fit in AvailableMemory(). Otherwise ResourceExhausted:
 //   "<what> needs 37.3 GiB, but only 3.2 GiB can be allocated (limited by ulimit -v)".
 absl::Status CheckMemoryBudget(uint64_t bytes, absl::string_view what);
+
+// Allocations at least this large are checked against the budget where they happen (host tensor
+// storage): reading the limits costs microseconds, zeroing 64 MiB milliseconds.
+inline constexpr uint64_t kCheckedAllocationBytes = 64ull << 20;
+
+// Thrown by allocators that cannot return a Status (AllocateAligned) when an allocation does not
+// fit the budget: a std::bad_alloc, so existing handlers treat it as one, whose what() carries the
+// CheckMemoryBudget message. Commands catch it at their boundary and print it.
+class MemoryBudgetExceeded : public std::bad_alloc {
+ public:
+  explicit MemoryBudgetExceeded(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
 
 }  // namespace sparkstack
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -67,7 +68,7 @@ absl::Status CheckRegularFile(const std::string& path, absl::string_view what) {
 }
 
 absl::StatusOr<std::string> ReadRegularFile(const std::string& path, uint64_t max_bytes,
-                                            absl::string_view what) {
+                                            absl::string_view what, uint64_t memory_per_byte) {
   // stat first: opening some devices has side effects, and a FIFO must never be opened for a
   // blocking read.
   if (absl::Status status = CheckRegularFile(path, what); !status.ok()) return status;
@@ -82,7 +83,9 @@ absl::StatusOr<std::string> ReadRegularFile(const std::string& path, uint64_t ma
   if (absl::Status status = CheckMode(st.st_mode, what, path); !status.ok()) return status;
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size > max_bytes) return TooLarge(what, path, size, max_bytes);
-  if (absl::Status status = CheckMemoryBudget(size, absl::StrCat("reading ", what, " ", path));
+  if (absl::Status status =
+          CheckMemoryBudget(size * std::max<uint64_t>(memory_per_byte, 1),
+                            absl::StrCat("reading ", what, " ", path, " (", HumanBytes(size), ")"));
       !status.ok()) {
     return status;
   }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "runtime/core/memory_budget.h"
 
 namespace sparkstack {
 
@@ -20,6 +21,13 @@ std::string ShapeToString(const Shape& shape) {
 }
 
 std::shared_ptr<void> AllocateAligned(size_t bytes, size_t alignment) {
+  // Large allocations are sized from model configs and requests: check them against the memory
+  // budget first (an over-committed allocation can freeze a unified-memory machine). Failing the
+  // check throws MemoryBudgetExceeded, a std::bad_alloc whose what() carries the numbers.
+  if (bytes >= kCheckedAllocationBytes) {
+    const absl::Status budget = CheckMemoryBudget(bytes, "allocating a host tensor");
+    if (!budget.ok()) throw MemoryBudgetExceeded(std::string(budget.message()));
+  }
   const size_t rounded = (bytes + alignment - 1) / alignment * alignment;
   void* data = std::aligned_alloc(alignment, rounded == 0 ? alignment : rounded);
   if (data == nullptr) throw std::bad_alloc();
