@@ -61,12 +61,15 @@ struct ModelConfig {
 //     required field (hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
 //     vocab_size) or a field of the wrong JSON type (named, with the file); non-positive sizes;
 //     num_attention_heads not a multiple of num_key_value_heads; hidden_size not divisible by
-//     num_attention_heads when head_dim is implicit; an unknown torch_dtype.
+//     num_attention_heads when head_dim is implicit; an unknown torch_dtype; an odd head_dim
+//     (RoPE rotates pairs); a size past int32 or a weight matrix past 2^48 elements.
 //   Unimplemented — a feature this runtime does not run: rope_scaling types other than llama3
 //     (linear, dynamic, yarn, ...), sliding-window attention, hidden_act other than silu, MLP bias.
 absl::StatusOr<ModelConfig> ParseModelConfig(const nlohmann::json& json, const std::string& source);
 
-// Reads and parses DIR/config.json (NotFound if absent, InvalidArgument if not JSON).
+// Reads and parses DIR/config.json: NotFound if absent; InvalidArgument if it is not a regular file
+// (a directory, FIFO or device is refused without reading), larger than kMaxConfigFileBytes, or
+// not JSON; ResourceExhausted if it does not fit the memory budget.
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir);
 
 // A Hugging Face compatible config.json object: architectures, model_type, every field above under
