@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "launcher/command_registry.h"
+#include "nlohmann/json.hpp"
 #include "runtime/core/memory_budget.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/model/model_config.h"
@@ -21,10 +22,13 @@ struct MakeTinyModelFlags {
           vocab = 0;
   bool tie_embeddings = false;
   uint64_t seed = 0;
+  std::string config_overrides;  // JSON object of config.json keys (MoE fields, ...)
+  bool fp8 = false;
 };
 
-// Bytes of all the tensors WriteTinyModel creates (runtime/model/tiny_model.cc), saturating at
-// UINT64_MAX: sizes come from flags and their products can overflow.
+// Bytes of the dense tensors WriteTinyModel creates (runtime/model/tiny_model.cc; MoE experts are
+// not counted, so for MoE configs this is a lower bound), saturating at UINT64_MAX: sizes come
+// from flags and their products can overflow.
 uint64_t TinyModelBytes(const ModelConfig& c) {
   using u128 = unsigned __int128;
   const u128 h = static_cast<u128>(c.hidden_size), d = static_cast<u128>(c.head_dim);
@@ -38,7 +42,7 @@ uint64_t TinyModelBytes(const ModelConfig& c) {
 }
 
 absl::Status Run(const MakeTinyModelFlags& f) {
-  const Architecture arch = f.arch == "qwen3" ? Architecture::kQwen3 : Architecture::kLlama;
+  const Architecture arch = ArchitectureFromName(f.arch).value_or(Architecture::kLlama);
   TinyModelOptions options;
   options.config = TinyModelConfig(arch);
   ModelConfig& c = options.config;
@@ -61,6 +65,18 @@ absl::Status Run(const MakeTinyModelFlags& f) {
                                                    " must be a multiple of --kv-heads ",
                                                    c.num_kv_heads));
   }
+  if (!f.config_overrides.empty()) {
+    // The flags above first, then the overrides, then the whole config checked by the parser.
+    nlohmann::json overrides = nlohmann::json::parse(f.config_overrides, nullptr, false);
+    if (overrides.is_discarded() || !overrides.is_object()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--config-overrides must be a JSON object, found: ", f.config_overrides));
+    }
+    nlohmann::json json = ModelConfigToJson(c);
+    json.update(overrides);
+    SPARKSTACK_ASSIGN_OR_RETURN(c, ParseModelConfig(json, "--config-overrides"));
+  }
+  options.fp8_block = f.fp8;
   // The config must be one the runtime can load (even head_dim, sizes in range, ...): check it
   // the way a reader of config.json will, before writing anything.
   auto reread = ParseModelConfig(ModelConfigToJson(c), "(make-tiny-model flags)");
@@ -77,7 +93,10 @@ void SetupMakeTinyModelCommand(CLI::App& root) {
   auto flags = std::make_shared<MakeTinyModelFlags>();
   CLI::App* cmd = root.add_subcommand("make-tiny-model",
                                       "Write a small random model (config.json + safetensors)");
-  cmd->add_option("--arch", flags->arch, "llama or qwen3")->check(CLI::IsMember({"llama", "qwen3"}));
+  cmd->add_option("--arch", flags->arch,
+                  "llama, qwen3, qwen3_moe, deepseek_v3, glm4_moe or minimax_m2")
+      ->check(CLI::IsMember(
+          {"llama", "qwen3", "qwen3_moe", "deepseek_v3", "glm4_moe", "minimax_m2"}));
   cmd->add_option("--out", flags->out, "output directory")->required();
   cmd->add_option("--dtype", flags->dtype, "f32 or bf16")->check(CLI::IsMember({"f32", "bf16"}));
   cmd->add_option("--hidden", flags->hidden, "hidden size")->check(CLI::PositiveNumber);
@@ -91,6 +110,11 @@ void SetupMakeTinyModelCommand(CLI::App& root) {
   cmd->add_option("--rope-scaling", flags->rope_scaling, "llama3")
       ->check(CLI::IsMember({"llama3"}));
   cmd->add_option("--seed", flags->seed, "random seed")->required();
+  cmd->add_option("--config-overrides", flags->config_overrides,
+                  "JSON object of config.json keys applied last, e.g. "
+                  "'{\"num_experts\": 7, \"n_group\": 1}'");
+  cmd->add_flag("--fp8", flags->fp8,
+                "linear layers as DeepSeek FP8 (e4m3, 128x128 block scales)");
   cmd->callback([flags] { FinishCommand(Run(*flags)); });
 }
 

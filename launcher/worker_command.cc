@@ -1,13 +1,16 @@
 // `sparkstack worker`: one rank of a cluster started elsewhere (another machine, a network
-// namespace, or `generate --local-ranks`). Rank 0 tells it which model and plan to run.
+// namespace, or `generate --local-ranks`). Rank 0 tells it which model and engine options to run.
+#include <unistd.h>
+
 #include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/engine/cluster_join.h"
 #include "launcher/command_registry.h"
+#include "launcher/local_ranks.h"
 #include "launcher/rendezvous_address.h"
 #include "runtime/core/status_macros.h"
-#include "runtime/engine/cluster.h"
 
 namespace sparkstack::launcher {
 namespace {
@@ -17,6 +20,7 @@ struct WorkerFlags {
   int world = 0;
   std::string rendezvous;
   int timeout_s = 60;
+  int report_fd = -1;
 };
 
 absl::Status Run(const WorkerFlags& f) {
@@ -26,8 +30,8 @@ absl::Status Run(const WorkerFlags& f) {
   }
   SPARKSTACK_ASSIGN_OR_RETURN(RendezvousOptions options,
                               ParseRendezvous(f.rendezvous, f.rank, f.world, f.timeout_s));
-  SPARKSTACK_ASSIGN_OR_RETURN(auto rank, ClusterRank::Join(options, nullptr));
-  return rank->Follow();
+  SPARKSTACK_ASSIGN_OR_RETURN(JoinedRank joined, JoinCluster(options, nullptr));
+  return RunWorker(joined.options, std::move(joined.comms));
 }
 
 void SetupWorkerCommand(CLI::App& root) {
@@ -37,7 +41,18 @@ void SetupWorkerCommand(CLI::App& root) {
   cmd->add_option("--world", flags->world, "number of ranks (tp x pp)")->required();
   cmd->add_option("--rendezvous", flags->rendezvous, "rank 0's HOST:PORT")->required();
   cmd->add_option("--timeout", flags->timeout_s, "seconds to wait for the other ranks");
-  cmd->callback([flags] { FinishCommand(Run(*flags)); });
+  cmd->add_option("--report-fd", flags->report_fd,
+                  "write a failure to this file descriptor instead of stderr (local clusters: "
+                  "rank 0 reports it once)");
+  cmd->callback([flags] {
+    const absl::Status status = Run(*flags);
+    if (!status.ok() && flags->report_fd >= 0) {
+      const std::string report = EncodeFailureReport(status);
+      (void)!write(flags->report_fd, report.data(), report.size());
+      throw CLI::RuntimeError(1);
+    }
+    FinishCommand(status);
+  });
 }
 
 }  // namespace

@@ -1,5 +1,4 @@
-// Rotary position embedding, Hugging Face rotate-half convention: within each head, element i
-// pairs with element i + head_dim/2 and the pair turns by angle position * inv_freq[i].
+// Rotary position embedding from precomputed cos/sin tables (runtime/backend/rope_tables.h).
 #ifndef SPARKSTACK_KERNELS_CPU_ROPE_H_
 #define SPARKSTACK_KERNELS_CPU_ROPE_H_
 
@@ -7,9 +6,12 @@
 
 namespace sparkstack::kernels {
 
-// x [tokens, heads, head_dim] in place; inv_freq has head_dim / 2 entries.
-void RopeRotateHalfF32(float* x, int64_t tokens, int64_t heads, int64_t head_dim,
-                       const int32_t* positions, const float* inv_freq);
+// x [tokens, heads, head_dim] in place. cos/sin are [max_positions, rotary_dim / 2]; token t uses
+// row positions[t]. Pair i (i < rotary_dim / 2) is (i, i + rotary_dim / 2) with rotate-half, or
+// (2i, 2i + 1) when interleaved; it turns by the angle whose cos/sin the row holds. Elements from
+// rotary_dim on are left as they are.
+void RopeF32(float* x, int64_t tokens, int64_t heads, int64_t head_dim, const int32_t* positions,
+             const float* cos, const float* sin, int64_t rotary_dim, bool interleaved);
 
 }  // namespace sparkstack::kernels
 

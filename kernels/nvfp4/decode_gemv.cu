@@ -1,7 +1,7 @@
 #include "kernels/nvfp4/decode_gemv.h"
 
-#include <cuda_runtime.h>
-
+#include "kernels/cuda/launch.h"
+#include "kernels/cuda/runtime.h"
 #include "kernels/nvfp4/decode_gemv.cuh"
 
 namespace sparkstack::kernels::nvfp4 {
@@ -11,11 +11,11 @@ template <int MT, bool kVec16>
 cudaError_t LaunchTyped(const GemmArgs& a, const DecodeLaunch& l, cudaStream_t stream) {
   const dim3 grid(l.grid_x, l.grid_y);
   if (a.out_type == OutType::kF32) {
-    detail::DecodeGemvKernel<MT, kVec16, float><<<grid, l.block, 0, stream>>>(a);
-  } else {
-    detail::DecodeGemvKernel<MT, kVec16, __nv_bfloat16><<<grid, l.block, 0, stream>>>(a);
+    return cuda::LaunchKernel(&detail::DecodeGemvKernel<MT, kVec16, float>, grid, l.block, 0,
+                              stream, a);
   }
-  return cudaGetLastError();
+  return cuda::LaunchKernel(&detail::DecodeGemvKernel<MT, kVec16, __nv_bfloat16>, grid, l.block, 0,
+                            stream, a);
 }
 
 template <int MT>

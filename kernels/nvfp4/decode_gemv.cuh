@@ -19,10 +19,10 @@
 #ifndef SPARKSTACK_KERNELS_NVFP4_DECODE_GEMV_CUH_
 #define SPARKSTACK_KERNELS_NVFP4_DECODE_GEMV_CUH_
 
-#include <cuda_bf16.h>
-
 #include <cstdint>
 
+#include "kernels/cuda/device.h"
+#include "kernels/cuda/global_memory.h"
 #include "kernels/nvfp4/dequant.cuh"
 #include "kernels/nvfp4/launch_config.h"
 
@@ -78,8 +78,11 @@ __device__ __forceinline__ void DecodeAccumulateVector(const uint32_t (&words)[R
   }
 }
 
+// Min. 1 block per SM: with only the thread count ptxas capped some instances at 72-128 registers
+// and spilled (sm_90, sm_121a); one warp's 2 x R loads of 16 bytes per lane in flight keep the
+// memory system busy at low occupancy, so registers are worth more than resident blocks here.
 template <int MT, bool kVec16, typename OutT>
-__global__ void __launch_bounds__(kDecodeThreads) DecodeGemvKernel(GemmArgs a) {
+__global__ void __launch_bounds__(kDecodeThreads, 1) DecodeGemvKernel(GemmArgs a) {
   constexpr int R = kDecodeRowsPerWarp;
   constexpr int NW = kVec16 ? 4 : 2;
   constexpr int kVecBytes = 4 * NW;
@@ -122,13 +125,15 @@ __global__ void __launch_bounds__(kDecodeThreads) DecodeGemvKernel(GemmArgs a) {
 #pragma unroll
       for (int r = 0; r < R; ++r) {
         if constexpr (kVec16) {
-          const uint4 q = valid ? LoadStream16(code_rows[r] + v * kVecBytes) : make_uint4(0, 0, 0, 0);
+          const uint4 q = valid ? cuda::LoadGlobalStreaming16(code_rows[r] + v * kVecBytes)
+                                : make_uint4(0, 0, 0, 0);
           words[u][r][0] = q.x;
           words[u][r][1] = q.y;
           words[u][r][2] = q.z;
           words[u][r][3] = q.w;
         } else {
-          const uint2 q = valid ? LoadStream8(code_rows[r] + v * kVecBytes) : make_uint2(0, 0);
+          const uint2 q =
+              valid ? cuda::LoadGlobalStreaming8(code_rows[r] + v * kVecBytes) : make_uint2(0, 0);
           words[u][r][0] = q.x;
           words[u][r][1] = q.y;
         }
@@ -155,7 +160,7 @@ __global__ void __launch_bounds__(kDecodeThreads) DecodeGemvKernel(GemmArgs a) {
       float scale[R][1];
 #pragma unroll
       for (int r = 0; r < R; ++r) {
-        const uint2 q = LoadStream8(code_rows[r] + nvec * 16);
+        const uint2 q = cuda::LoadGlobalStreaming8(code_rows[r] + nvec * 16);
         words[r][0] = q.x;
         words[r][1] = q.y;
         scale[r][0] = DecodeScaleTimes2m8(__ldg(scale_rows[r] + nvec * 2));
@@ -181,7 +186,9 @@ __global__ void __launch_bounds__(kDecodeThreads) DecodeGemvKernel(GemmArgs a) {
     for (int m = 0; m < MT; ++m) {
 #pragma unroll
       for (int r = 0; r < R; ++r) {
-        if (m < m_count && row0 + r < a.n) StoreOut(y + (m0 + m) * a.ldy + row0 + r, acc[m][r] * alpha);
+        if (m < m_count && row0 + r < a.n) {
+          StoreOut(y + (m0 + m) * a.ldy + row0 + r, acc[m][r] * alpha);
+        }
       }
     }
   }

@@ -1,4 +1,4 @@
-// Device helpers shared by the NVFP4 kernels: streaming loads and exact e2m1 / e4m3 decoding.
+// Device helpers shared by the NVFP4 kernels: exact e2m1 / e4m3 decoding and output stores.
 //
 // Decoding is done with bit tricks instead of lookup tables (no shared-memory bank conflicts, no
 // local-memory arrays):
@@ -12,33 +12,15 @@
 #ifndef SPARKSTACK_KERNELS_NVFP4_DEQUANT_CUH_
 #define SPARKSTACK_KERNELS_NVFP4_DEQUANT_CUH_
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
 #include <cstdint>
 
+#include "kernels/cuda/device.h"
 #include "kernels/nvfp4/bit_tricks.h"
 
 namespace sparkstack::kernels::nvfp4::detail {
 
 // code * 2^-14 (e2m1 via fp16) times scale * 2^-8 (e4m3 via fp16): multiply by 2^22 to undo.
 inline constexpr float kDequantCorrection = 4194304.0f;
-
-// 16-byte streaming load through the non-coherent path without allocating in L1: each weight byte
-// is read exactly once, so it should not evict x from L1.
-__device__ __forceinline__ uint4 LoadStream16(const void* p) {
-  uint4 v;
-  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "l"(p));
-  return v;
-}
-
-__device__ __forceinline__ uint2 LoadStream8(const void* p) {
-  uint2 v;
-  asm("ld.global.nc.L1::no_allocate.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
-  return v;
-}
 
 // Elements J and J+4 of the 8 codes in `q` (element i in bits 4i..4i+3), as code * 2^-14.
 template <int J>

@@ -1,7 +1,6 @@
 #include "kernels/nvfp4/gemm.h"
 
-#include <cuda_runtime.h>
-
+#include "kernels/cuda/runtime.h"
 #include "kernels/nvfp4/decode_gemv.h"
 #include "kernels/nvfp4/prefill_fp4_mma.h"
 #include "kernels/nvfp4/prefill_gemm.h"

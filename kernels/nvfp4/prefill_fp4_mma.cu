@@ -1,9 +1,9 @@
 #include "kernels/nvfp4/prefill_fp4_mma.h"
 
-#include <cuda_runtime.h>
-
 #include <cmath>
 
+#include "kernels/cuda/launch.h"
+#include "kernels/cuda/runtime.h"
 #include "kernels/nvfp4/prefill_fp4_mma.cuh"
 
 namespace sparkstack::kernels::nvfp4 {
@@ -20,8 +20,7 @@ cudaError_t LaunchTyped(const GemmArgs& a, cudaStream_t stream) {
   }
   const dim3 grid(static_cast<unsigned>((a.n + kFp4MmaBN - 1) / kFp4MmaBN),
                   static_cast<unsigned>((a.m + kFp4MmaBM - 1) / kFp4MmaBM));
-  kernel<<<grid, kFp4MmaThreads, kSmem, stream>>>(a);
-  return cudaGetLastError();
+  return cuda::LaunchKernel(kernel, grid, kFp4MmaThreads, kSmem, stream, a);
 }
 
 }  // namespace
@@ -32,7 +31,9 @@ const char* ValidateFp4MmaArgs(const GemmArgs& args) {
     return "input_scale must be finite and > 0 (W4A4 needs the static activation scale)";
   }
   if (!std::isfinite(args.global_scale)) return "global_scale must be finite";
-  if ((args.m + kFp4MmaBM - 1) / kFp4MmaBM > 65535) return "m too large for the grid (> 65535 tiles)";
+  if ((args.m + kFp4MmaBM - 1) / kFp4MmaBM > 65535) {
+    return "m too large for the grid (> 65535 tiles)";
+  }
   return nullptr;
 }
 
@@ -42,7 +43,8 @@ int LaunchPrefillFp4Mma(const GemmArgs& args, int smem_limit, void* stream) {
   int device = 0;
   if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
   int major = 0;
-  if (const cudaError_t e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  if (const cudaError_t e =
+          cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
       e != cudaSuccess) {
     return e;
   }

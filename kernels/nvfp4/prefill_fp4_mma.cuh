@@ -22,41 +22,23 @@
 #ifndef SPARKSTACK_KERNELS_NVFP4_PREFILL_FP4_MMA_CUH_
 #define SPARKSTACK_KERNELS_NVFP4_PREFILL_FP4_MMA_CUH_
 
-#include <cuda_bf16.h>
-#include <cuda_fp8.h>
-#include <cuda_runtime.h>
-
 #include <cstdint>
 
+#include "kernels/cuda/device.h"
+#include "kernels/cuda/mma.h"
+#include "kernels/cuda/shared_memory.h"
+#include "kernels/nvfp4/dequant.cuh"
 #include "kernels/nvfp4/launch_config.h"
 #include "kernels/nvfp4/prefill_fp4_mma_layout.h"
 #include "kernels/nvfp4/prefill_fp4_mma_quant.h"
-
-#if defined(__CUDA_ARCH_FEAT_SM121_ALL) || defined(__CUDA_ARCH_FEAT_SM120_ALL)
-#define SPARKSTACK_HAS_FP4_MMA 1
-#endif
 
 namespace sparkstack::kernels::nvfp4::detail {
 
 #if defined(SPARKSTACK_HAS_FP4_MMA)
 
-// d += A . B with block scales (see the layout header for the operand fragments).
-__device__ __forceinline__ void MmaFp4(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2],
-                                      uint32_t sfa, uint32_t sfb) {
-  const uint16_t kSel = 0;  // byte-id and thread-id selectors: see Fp4SfaLaneIsRead
-  asm volatile(
-      "mma.sync.aligned.m16n8k64.row.col.kind::mxf4nvf4.block_scale.scale_vec::4X"
-      ".f32.e2m1.e2m1.f32.ue4m3 "
-      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3}, "
-      "%10, {%11, %12}, %13, {%14, %15};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(sfa), "h"(kSel),
-        "h"(kSel), "r"(sfb), "h"(kSel), "h"(kSel));
-}
-
-// Quantizes the 16 bf16 values at `src` (16-byte aligned) with S = 1 / input_scale
+// Quantizes the 16 bf16 values at `src` (16-byte aligned) with the static input_scale
 // (Fp4QuantizeBlock16); writes 8 code bytes to `codes` (8-byte aligned) and the scale byte.
-__device__ __forceinline__ void QuantizeActivationBlock(const __nv_bfloat16* src, float inv_scale,
+__device__ __forceinline__ void QuantizeActivationBlock(const __nv_bfloat16* src, float input_scale,
                                                         uint8_t* codes, uint8_t* scale) {
   uint4 raw[2];
   raw[0] = __ldg(reinterpret_cast<const uint4*>(src));
@@ -66,26 +48,16 @@ __device__ __forceinline__ void QuantizeActivationBlock(const __nv_bfloat16* src
 #pragma unroll
   for (int i = 0; i < 16; ++i) v[i] = __bfloat162float(h[i]);
   uint32_t lo, hi;
-  *scale = static_cast<uint8_t>(Fp4QuantizeBlock16(v, inv_scale, &lo, &hi));
+  *scale = static_cast<uint8_t>(Fp4QuantizeBlock16(v, input_scale, &lo, &hi));
   *reinterpret_cast<uint2*>(codes) = make_uint2(lo, hi);
-}
-
-template <typename OutT>
-__device__ __forceinline__ void StoreOut(OutT* p, float v);
-template <>
-__device__ __forceinline__ void StoreOut<float>(float* p, float v) { *p = v; }
-template <>
-__device__ __forceinline__ void StoreOut<__nv_bfloat16>(__nv_bfloat16* p, float v) {
-  *p = __float2bfloat16_rn(v);
 }
 
 #endif  // SPARKSTACK_HAS_FP4_MMA
 
 template <typename OutT>
-__global__ void __launch_bounds__(kFp4MmaThreads)
-    PrefillFp4MmaKernel(GemmArgs a) {
+__global__ void __launch_bounds__(kFp4MmaThreads) PrefillFp4MmaKernel(GemmArgs a) {
 #if defined(SPARKSTACK_HAS_FP4_MMA)
-  extern __shared__ __align__(16) uint8_t smem[];
+  uint8_t* const smem = cuda::DynamicSharedMemory<uint8_t>();
   uint8_t* const s_a_codes = smem + kFp4MmaSmemACodes;
   uint8_t* const s_b_codes = smem + kFp4MmaSmemBCodes;
   uint8_t* const s_a_scales = smem + kFp4MmaSmemAScales;
@@ -99,7 +71,6 @@ __global__ void __launch_bounds__(kFp4MmaThreads)
   const int64_t m0 = int64_t{blockIdx.y} * kFp4MmaBM;
   const int64_t n0 = int64_t{blockIdx.x} * kFp4MmaBN;
   const int64_t k_blocks = a.k / kBlockSize;
-  const float inv_scale = 1.0f / a.input_scale;
   const auto* x = static_cast<const __nv_bfloat16*>(a.x);
 
   float acc[4][4][4];
@@ -110,7 +81,7 @@ __global__ void __launch_bounds__(kFp4MmaThreads)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
 
-  constexpr int kBlocksPerRow = kFp4MmaBK / kBlockSize;  // 8
+  constexpr int kBlocksPerRow = kFp4MmaBK / kBlockSize;                        // 8
   constexpr int kItemsPerThread = kFp4MmaBM * kBlocksPerRow / kFp4MmaThreads;  // 4
   static_assert(kFp4MmaBM == kFp4MmaBN, "A and B staging share one loop");
 
@@ -126,7 +97,7 @@ __global__ void __launch_bounds__(kFp4MmaThreads)
       uint8_t* a_codes = s_a_codes + row * kFp4MmaCodeRowBytes + blk * 8;
       uint8_t* a_scale = s_a_scales + row * kFp4MmaScaleRowBytes + blk;
       if (k_ok && m0 + row < a.m) {
-        QuantizeActivationBlock(x + (m0 + row) * a.ldx + (kb0 + blk) * kBlockSize, inv_scale,
+        QuantizeActivationBlock(x + (m0 + row) * a.ldx + (kb0 + blk) * kBlockSize, a.input_scale,
                                 a_codes, a_scale);
       } else {
         *reinterpret_cast<uint2*>(a_codes) = make_uint2(0, 0);
@@ -136,7 +107,7 @@ __global__ void __launch_bounds__(kFp4MmaThreads)
       uint8_t ws = 0;
       if (k_ok && n0 + row < a.n) {
         w = __ldg(reinterpret_cast<const uint2*>(a.codes + (n0 + row) * a.ldw +
-                                                  (kb0 + blk) * (kBlockSize / 2)));
+                                                 (kb0 + blk) * (kBlockSize / 2)));
         ws = __ldg(a.scales + (n0 + row) * a.lds + kb0 + blk);
       }
       *reinterpret_cast<uint2*>(s_b_codes + row * kFp4MmaCodeRowBytes + blk * 8) = w;
@@ -153,7 +124,8 @@ __global__ void __launch_bounds__(kFp4MmaThreads)
         const int row0 = wn * kFp4MmaWarpN + 8 * j;
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
-          b[j][r] = *reinterpret_cast<const uint32_t*>(s_b_codes + Fp4SmemBOffset(row0, s, lane, r));
+          b[j][r] =
+              *reinterpret_cast<const uint32_t*>(s_b_codes + Fp4SmemBOffset(row0, s, lane, r));
         }
         sfb[j] = *reinterpret_cast<const uint32_t*>(s_b_scales + Fp4SmemSfbOffset(row0, s, lane));
       }
@@ -168,9 +140,14 @@ __global__ void __launch_bounds__(kFp4MmaThreads)
         const uint32_t sfa =
             *reinterpret_cast<const uint32_t*>(s_a_scales + Fp4SmemSfaOffset(row0, s, lane));
 #pragma unroll
-        for (int j = 0; j < 4; ++j) MmaFp4(acc[i][j], af, b[j], sfa, sfb[j]);
+        for (int j = 0; j < 4; ++j) {
+          // Selectors 0: lanes t = 0, 1 provide SF_A rows g, g+8; lane t = 0 provides SF_B.
+          cuda::MmaM16N8K64Fp4BlockScaled<0, 0>(acc[i][j], af, b[j], sfa, sfb[j]);
+        }
       }
     }
+    // The next slice restages every data byte: nothing of this one may be read after here.
+    cuda::ReleaseSharedAtNextBarrier(smem, Fp4MmaSmemBytes());
     __syncthreads();
   }
 

@@ -1,17 +1,22 @@
 // Launcher of the sm_121a W4A4 prefill GEMM on block-scaled FP4 tensor cores
 // (prefill_fp4_mma.cuh; layouts and tile in prefill_fp4_mma_layout.h).
 //
-// UNVERIFIED ON HARDWARE: the fragment and scale-operand layouts are derived from CUTLASS and
-// checked only for self-consistency on the host; the selector offers this variant only when
-// SPARKSTACK_ENABLE_FP4_MMA=1, and the start-up self-check must pass before it is used.
-// First run on a GB10: build/tests/unit/kernels/nvfp4_cuda/nvfp4_fp4_mma_test. If it fails, the
-// likely suspects, in order: which lanes supply SFA/SFB (Fp4FragSfaRow / the thread selectors in
-// MmaFp4), the k order inside a register (Fp4FragAK / Fp4FragBK), then the accumulator mapping.
-// A result off by a constant factor points at alpha or at the e4m3 scale decode.
+// UNVERIFIED ON HARDWARE: the fragment and scale-operand layouts are derived from CUTLASS; on the
+// host the whole kernel runs on the CUDA emulation, whose mma.m16n8k64 follows the PTX ISA's
+// fragment tables, and matches the float64 W4A4 reference (nvfp4_emulated_test). The selector
+// offers this variant only when SPARKSTACK_ENABLE_FP4_MMA=1, and the start-up self-check must pass
+// before it is used. First run on a GB10: build/tests/unit/kernels/nvfp4_cuda/nvfp4_fp4_mma_test.
+// If it fails, the likely suspects, in order: which lane of a thread pair supplies which SFA row
+// (Fp4FragSfaRow; the ISA shows it in a figure only), the k order inside a register, then the
+// accumulator mapping. A result off by a constant factor points at alpha or the e4m3 scale decode.
 //
 // Performance: single-buffered (global loads and the activation quantization are not overlapped
-// with the MMAs; two blocks per SM at 128 registers and 22.5 KiB of shared memory hide part of
-// it). Not measured. A cp.async double buffer for the weights is the obvious next step.
+// with the MMAs). Not measured. Since the exact activation quantizer (prefill_fp4_mma_quant.h) the
+// kernel needs 130 registers on sm_121a (ptxas check), so one 256-thread block per SM where 128
+// registers gave two, which hid part of the staging; forcing two blocks (__launch_bounds__ min 2)
+// spills 20 bytes. The larger cost is structural: every block along n quantizes the same
+// activation tile again. Quantizing each activation row tile once (a pass before the GEMM, or
+// shared across the n blocks) and a cp.async double buffer for the weights are the next steps.
 #ifndef SPARKSTACK_KERNELS_NVFP4_PREFILL_FP4_MMA_H_
 #define SPARKSTACK_KERNELS_NVFP4_PREFILL_FP4_MMA_H_
 

@@ -10,8 +10,9 @@
 // ("scale_vec::4X": four scales along the 64 k values). B is given "col", i.e. as the 8 weight
 // rows (n) of 64 k values each: exactly the checkpoint's [n, k/2] code layout.
 //
-// Fragments (NVFP4.md "GB10 (sm_121) instructions", derived from CUTLASS, UNVERIFIED on hardware).
-// With lane l, g = l >> 2 (the "group", 0..7) and t = l & 3 (the thread in the group, 0..3):
+// Fragments (NVFP4.md "GB10 (sm_121) instructions", derived from CUTLASS; they agree with the PTX
+// ISA's tables as kernels/emu/fragments.h transcribes them, which the emulated kernel test checks;
+// UNVERIFIED on hardware). With lane l, g = l >> 2 (the "group", 0..7) and t = l & 3 (the thread in the group, 0..3):
 //   A: 4 registers of 8 nibbles. a0 = row g, k 8t..8t+7; a1 = row g+8, same k; a2 = row g,
 //      k 32+8t..32+8t+7; a3 = row g+8, k 32+8t... . The lowest k sits in the lowest nibble, so a
 //      register is 4 consecutive bytes of a row in the [row, k/2] code layout (element 2i in the
@@ -20,7 +21,8 @@
 //   C/D: 4 floats. d0, d1 = row g, columns 2t, 2t+1; d2, d3 = row g+8, columns 2t, 2t+1.
 //   SFA: one 32-bit register per lane, byte j = the scale of k in [16j, 16j+16). With the thread
 //      selector 0 the instruction reads it from lanes t = 0 (row g) and t = 1 (row g+8) of every
-//      group; we fill all lanes (t even: row g, t odd: row g+8, as CUTLASS's SFA layout does), so
+//      group (which of the pair holds which row is drawn in the ISA's Figure 43 only, the one
+//      fact here the emulation could not take from text); we fill all lanes (t even: row g, t odd: row g+8, as CUTLASS's SFA layout does), so
 //      the selector value is irrelevant to correctness of the data we provide.
 //   SFB: one 32-bit register, byte j = scale of k in [16j, 16j+16) of weight row g (every t holds
 //      the same value; selector 0 reads t = 0).
@@ -139,28 +141,6 @@ SPARKSTACK_FP4MMA_HD constexpr uint32_t Fp4ScaleByte(uint32_t reg, int j) {
 // Little-endian 32-bit word from 4 bytes (what a 32-bit shared-memory load returns on the GPU).
 SPARKSTACK_FP4MMA_HD constexpr uint32_t Fp4LoadWord(const uint8_t* p) {
   return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Activation quantization of one 16-value block (NVFP4.md "Activations"), in float32 so that it
-// runs at full rate on the GPU: S = 1 / input_scale, s_b = e4m3(S * amax / 6), code =
-// RNE_e2m1(x * S / e4m3_value(s_b)), codes 0 when s_b is 0. The float64 reference can differ only
-// where a float32 rounding lands exactly on a tie.
-
-// RNE e2m1 code of v, saturating at +-6; negative values rounding to zero keep the sign (0x8).
-// NaN gives 0x7 like runtime/core/float8.h.
-SPARKSTACK_FP4MMA_HD constexpr uint32_t Fp4RoundE2M1(float v) {
-  const float a = v < 0.0f ? -v : v;
-  uint32_t c = 0;
-  if (a <= 0.25f) c = 0;        // tie 0.25 -> 0 (even)
-  else if (a < 0.75f) c = 1;    // 0.5
-  else if (a <= 1.25f) c = 2;   // 1.0 (ties 0.75 and 1.25 go to the even code 2)
-  else if (a < 1.75f) c = 3;    // 1.5
-  else if (a <= 2.5f) c = 4;    // 2.0 (ties 1.75, 2.5)
-  else if (a < 3.5f) c = 5;     // 3.0
-  else if (a <= 5.0f) c = 6;    // 4.0 (ties 3.5, 5)
-  else c = 7;                   // 6.0 (and NaN: every comparison above is false)
-  return c | (v < 0.0f ? 0x8u : 0u);
 }
 
 }  // namespace sparkstack::kernels::nvfp4

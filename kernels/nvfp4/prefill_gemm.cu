@@ -1,7 +1,7 @@
 #include "kernels/nvfp4/prefill_gemm.h"
 
-#include <cuda_runtime.h>
-
+#include "kernels/cuda/launch.h"
+#include "kernels/cuda/runtime.h"
 #include "kernels/nvfp4/prefill_gemm.cuh"
 
 namespace sparkstack::kernels::nvfp4 {
@@ -19,8 +19,7 @@ cudaError_t LaunchTyped(const GemmArgs& a, cudaStream_t stream) {
     if (e != cudaSuccess) return e;
   }
   const PrefillLaunch l = PlanPrefill(a, kTile);
-  kernel<<<dim3(l.grid_x, l.grid_y), l.block, kSmem, stream>>>(a);
-  return cudaGetLastError();
+  return cuda::LaunchKernel(kernel, dim3(l.grid_x, l.grid_y), l.block, kSmem, stream, a);
 }
 
 template <int BM, int BN, int STAGES>
@@ -38,7 +37,8 @@ int LaunchPrefillGemm(const GemmArgs& args, bool large_tile, int smem_limit, voi
   if ((args.m + tile.bm - 1) / tile.bm > 65535) return cudaErrorInvalidValue;
   const auto s = static_cast<cudaStream_t>(stream);
   if (large_tile) {
-    return LaunchTile<kPrefillTileLarge.bm, kPrefillTileLarge.bn, kPrefillTileLarge.stages>(args, s);
+    return LaunchTile<kPrefillTileLarge.bm, kPrefillTileLarge.bn, kPrefillTileLarge.stages>(args,
+                                                                                            s);
   }
   return LaunchTile<kPrefillTileSmall.bm, kPrefillTileSmall.bn, kPrefillTileSmall.stages>(args, s);
 }

@@ -12,7 +12,8 @@
 //   ws[BN][72]          bf16  dequantized weight tile (code * scale * 2^-22, exact in bf16)
 // Pipeline, per k-tile kt (STAGES-deep cp.async ring; one commit group per tile, empty groups
 // keep the count uniform):
-//   wait until tile kt landed; __syncthreads          (tile kt visible; iteration kt-1 done)
+//   wait until tile kt landed; __syncthreads          (tile kt visible; iteration kt-1 done: ws
+//                                                       and stage (kt-1) % STAGES are released)
 //   dequantize stage kt % STAGES into ws               (each thread: 1 weight row half = 32 codes)
 //   issue the loads of tile kt + STAGES - 1 into the stage that iteration kt-1 used
 //   __syncthreads                                      (ws complete)
@@ -22,52 +23,17 @@
 #ifndef SPARKSTACK_KERNELS_NVFP4_PREFILL_GEMM_CUH_
 #define SPARKSTACK_KERNELS_NVFP4_PREFILL_GEMM_CUH_
 
-#include <cuda_bf16.h>
-
 #include <cstdint>
 
+#include "kernels/cuda/cp_async.h"
+#include "kernels/cuda/device.h"
+#include "kernels/cuda/ldmatrix.h"
+#include "kernels/cuda/mma.h"
+#include "kernels/cuda/shared_memory.h"
 #include "kernels/nvfp4/dequant.cuh"
 #include "kernels/nvfp4/launch_config.h"
 
 namespace sparkstack::kernels::nvfp4::detail {
-
-__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// Copies `src_bytes` (0..16) from global to shared and zero-fills the rest of the 16 bytes.
-__device__ __forceinline__ void CpAsync16(void* dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(SmemAddr(dst)), "l"(src),
-               "r"(src_bytes));
-}
-__device__ __forceinline__ void CpAsync8(void* dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;\n" ::"r"(SmemAddr(dst)), "l"(src),
-               "r"(src_bytes));
-}
-__device__ __forceinline__ void CpAsync4(void* dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(SmemAddr(dst)), "l"(src),
-               "r"(src_bytes));
-}
-__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-__device__ __forceinline__ void LdMatrixX4(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(SmemAddr(p)));
-}
-
-__device__ __forceinline__ void MmaBf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
-                                        uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-      "{%8, %9}, {%0, %1, %2, %3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
 
 __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
@@ -86,8 +52,7 @@ __global__ void __launch_bounds__(kPrefillThreads) PrefillGemmKernel(GemmArgs a)
   static_assert(BM % 32 == 0 && BM >= 32 && NI % 2 == 0);
   static_assert(kPrefillThreads == 256);
 
-  extern __shared__ uint4 smem_raw[];
-  auto* xs = reinterpret_cast<__nv_bfloat16*>(smem_raw);
+  auto* xs = cuda::DynamicSharedMemory<__nv_bfloat16>();
   auto* cs = reinterpret_cast<uint8_t*>(xs + STAGES * BM * ROW);
   auto* ss = cs + STAGES * BN * (BK / 2);
   auto* ws = reinterpret_cast<__nv_bfloat16*>(ss + STAGES * BN * (BK / kBlockSize));
@@ -114,8 +79,8 @@ __global__ void __launch_bounds__(kPrefillThreads) PrefillGemmKernel(GemmArgs a)
       const int64_t gm = m0 + row;
       const int64_t gk = k0 + col;
       const bool valid = gm < a.m && gk < a.k;  // k % 16 == 0: a chunk is all in or all out
-      CpAsync16(xs + (stage * BM + row) * ROW + col, valid ? x + gm * a.ldx + gk : x,
-                valid ? 16 : 0);
+      cuda::CpAsync<16>(xs + (stage * BM + row) * ROW + col, valid ? x + gm * a.ldx + gk : x,
+                        valid ? 16 : 0);
     }
     // codes: BN rows x 4 pieces of 8 bytes (16 elements, one block each).
 #pragma unroll
@@ -126,8 +91,8 @@ __global__ void __launch_bounds__(kPrefillThreads) PrefillGemmKernel(GemmArgs a)
       const int64_t gn = n0 + row;
       const int64_t gk = k0 + piece * 16;
       const bool valid = gn < a.n && gk < a.k;
-      CpAsync8(cs + (stage * BN + row) * (BK / 2) + piece * 8,
-               valid ? a.codes + gn * a.ldw + gk / 2 : a.codes, valid ? 8 : 0);
+      cuda::CpAsync<8>(cs + (stage * BN + row) * (BK / 2) + piece * 8,
+                       valid ? a.codes + gn * a.ldw + gk / 2 : a.codes, valid ? 8 : 0);
     }
     // scales: BN rows x 4 bytes.
     if (tid < BN) {
@@ -139,7 +104,7 @@ __global__ void __launch_bounds__(kPrefillThreads) PrefillGemmKernel(GemmArgs a)
       uint8_t* dst = ss + (stage * BN + row) * 4;
       const uint8_t* src = count > 0 ? a.scales + gn * a.lds + b0 : a.scales;
       if (scales_vec4) {
-        CpAsync4(dst, src, count);
+        cuda::CpAsync<4>(dst, src, count);
       } else {
         // Unaligned scale rows (k / 16 not a multiple of 4): plain loads. Ordinary shared
         // stores, made visible by the __syncthreads before the tile is dequantized.
@@ -152,7 +117,8 @@ __global__ void __launch_bounds__(kPrefillThreads) PrefillGemmKernel(GemmArgs a)
   auto dequantize = [&](int stage) {
     const int row = tid >> 1;
     const int half = tid & 1;
-    const uint4 raw = *reinterpret_cast<const uint4*>(cs + (stage * BN + row) * (BK / 2) + half * 16);
+    const uint4 raw =
+        *reinterpret_cast<const uint4*>(cs + (stage * BN + row) * (BK / 2) + half * 16);
     const uint8_t* srow = ss + (stage * BN + row) * 4 + half * 2;
     const float scale[2] = {DecodeScaleTimes2m8(srow[0]), DecodeScaleTimes2m8(srow[1])};
     const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
@@ -185,17 +151,26 @@ __global__ void __launch_bounds__(kPrefillThreads) PrefillGemmKernel(GemmArgs a)
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
     if (s < ktiles) load_tile(s, s);
-    CpAsyncCommit();
+    cuda::CpAsyncCommitGroup();
   }
 
   for (int kt = 0; kt < ktiles; ++kt) {
-    CpAsyncWait<STAGES - 2>();
+    cuda::CpAsyncWaitGroup<STAGES - 2>();
+    if (kt > 0) {
+      // This barrier ends iteration kt-1's reads of ws and of stage (kt-1) % STAGES, which the
+      // loads issued below refill with tile kt + STAGES - 1.
+      const int done = (kt - 1) % STAGES;
+      cuda::ReleaseSharedAtNextBarrier(ws, sizeof(__nv_bfloat16) * BN * ROW);
+      cuda::ReleaseSharedAtNextBarrier(xs + done * BM * ROW, sizeof(__nv_bfloat16) * BM * ROW);
+      cuda::ReleaseSharedAtNextBarrier(cs + done * BN * (BK / 2), BN * (BK / 2));
+      cuda::ReleaseSharedAtNextBarrier(ss + done * BN * (BK / kBlockSize), BN * (BK / kBlockSize));
+    }
     __syncthreads();
     const int stage = kt % STAGES;
     dequantize(stage);
     const int next = kt + STAGES - 1;
     if (next < ktiles) load_tile(next % STAGES, next);
-    CpAsyncCommit();
+    cuda::CpAsyncCommitGroup();
     __syncthreads();
 
     const __nv_bfloat16* xtile = xs + stage * BM * ROW;
@@ -207,7 +182,7 @@ __global__ void __launch_bounds__(kPrefillThreads) PrefillGemmKernel(GemmArgs a)
         // Matrices: (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15,
         // k 8-15) = a0..a3 of the m16n8k16 A fragment. Lane l addresses row l & 15, k half l >> 4.
         const int row = wm * WM + i * 16 + (lane & 15);
-        LdMatrixX4(af[i], xtile + row * ROW + kk * 16 + (lane >> 4) * 8);
+        cuda::LdMatrix<4>(af[i], xtile + row * ROW + kk * 16 + (lane >> 4) * 8);
       }
       uint32_t bf[NI][2];
 #pragma unroll
@@ -216,7 +191,7 @@ __global__ void __launch_bounds__(kPrefillThreads) PrefillGemmKernel(GemmArgs a)
         const int q = lane >> 3;
         const int nrow = wn * WN + (j + (q >> 1)) * 8 + (lane & 7);
         uint32_t r[4];
-        LdMatrixX4(r, ws + nrow * ROW + kk * 16 + (q & 1) * 8);
+        cuda::LdMatrix<4>(r, ws + nrow * ROW + kk * 16 + (q & 1) * 8);
         bf[j][0] = r[0];
         bf[j][1] = r[1];
         bf[j + 1][0] = r[2];
@@ -225,11 +200,11 @@ __global__ void __launch_bounds__(kPrefillThreads) PrefillGemmKernel(GemmArgs a)
 #pragma unroll
       for (int i = 0; i < MI; ++i) {
 #pragma unroll
-        for (int j = 0; j < NI; ++j) MmaBf16(acc[i][j], af[i], bf[j][0], bf[j][1]);
+        for (int j = 0; j < NI; ++j) cuda::MmaM16N8K16Bf16(acc[i][j], af[i], bf[j]);
       }
     }
   }
-  CpAsyncWait<0>();  // no copy may still target shared memory when the block exits
+  cuda::CpAsyncWaitGroup<0>();  // no copy may still target shared memory when the block exits
 
   // Accumulator fragment: c0, c1 = (row g, cols 2t, 2t+1), c2, c3 = (row g + 8, same cols).
   const float alpha = a.global_scale * kDequantCorrection;

@@ -1,15 +1,15 @@
 #include "kernels/nvfp4/quantize.h"
 
-#include <cuda_runtime.h>
-
+#include "kernels/cuda/launch.h"
+#include "kernels/cuda/runtime.h"
 #include "kernels/nvfp4/launch_config.h"
 #include "kernels/nvfp4/quantize.cuh"
 
 namespace sparkstack::kernels::nvfp4 {
 namespace {
 
-bool ValidOutputs(int64_t rows, int64_t k, const uint8_t* codes, int64_t ldc,
-                  const uint8_t* scales, int64_t lds) {
+bool ValidOutputs(int64_t rows, int64_t k, const uint8_t* codes, int64_t ldc, const uint8_t* scales,
+                  int64_t lds) {
   return rows >= 1 && k >= 16 && k % 16 == 0 && codes != nullptr && scales != nullptr &&
          ldc >= k / 2 && lds >= k / 16 && rows <= (int64_t{1} << 30) && k <= (int64_t{1} << 30);
 }
@@ -26,12 +26,12 @@ cudaError_t QuantizeWeightTyped(const T* w, int64_t ldw, int64_t n, int64_t k, u
   if (e != cudaSuccess) return e;
   const int64_t blocks16 = n * (k / 16);
   const unsigned amax_grid = BlocksFor(blocks16) < 4096u ? BlocksFor(blocks16) : 4096u;
-  detail::AmaxKernel<T><<<amax_grid, kQuantizeThreads, 0, stream>>>(w, ldw, n, k, workspace);
-  e = cudaGetLastError();
+  e = cuda::LaunchKernel(&detail::AmaxKernel<T>, amax_grid, kQuantizeThreads, 0, stream, w, ldw, n,
+                         k, workspace);
   if (e != cudaSuccess) return e;
-  detail::QuantizeWeightKernel<T><<<BlocksFor(blocks16), kQuantizeThreads, 0, stream>>>(
-      w, ldw, n, k, workspace, codes, ldc, scales, lds, global_scale);
-  return cudaGetLastError();
+  return cuda::LaunchKernel(&detail::QuantizeWeightKernel<T>, BlocksFor(blocks16), kQuantizeThreads,
+                            0, stream, w, ldw, n, k, static_cast<const uint32_t*>(workspace), codes,
+                            ldc, scales, lds, global_scale);
 }
 
 }  // namespace
@@ -44,11 +44,10 @@ int LaunchQuantizeActivation(const void* x, int64_t ldx, int64_t m, int64_t k, f
     return cudaErrorInvalidValue;
   }
   if (BlocksFor(m * (k / 16)) > 0x7fffffffu) return cudaErrorInvalidValue;
-  detail::QuantizeActivationKernel<<<BlocksFor(m * (k / 16)), kQuantizeThreads, 0,
-                                     static_cast<cudaStream_t>(stream)>>>(
-      static_cast<const __nv_bfloat16*>(x), ldx, m, k, 1.0 / static_cast<double>(input_scale),
-      codes, ldc, scales, lds);
-  return cudaGetLastError();
+  return cuda::LaunchKernel(&detail::QuantizeActivationKernel, BlocksFor(m * (k / 16)),
+                            kQuantizeThreads, 0, static_cast<cudaStream_t>(stream),
+                            static_cast<const __nv_bfloat16*>(x), ldx, m, k,
+                            1.0 / static_cast<double>(input_scale), codes, ldc, scales, lds);
 }
 
 int LaunchQuantizeWeight(const void* w, QuantInType type, int64_t ldw, int64_t n, int64_t k,

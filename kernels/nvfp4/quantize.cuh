@@ -7,11 +7,10 @@
 #ifndef SPARKSTACK_KERNELS_NVFP4_QUANTIZE_CUH_
 #define SPARKSTACK_KERNELS_NVFP4_QUANTIZE_CUH_
 
-#include <cuda_bf16.h>
-#include <cuda_fp8.h>
-
 #include <cstdint>
 
+#include "kernels/cuda/device.h"
+#include "kernels/cuda/shared_memory.h"
 #include "kernels/nvfp4/dequant.cuh"
 
 namespace sparkstack::kernels::nvfp4::detail {
@@ -127,14 +126,16 @@ __global__ void AmaxKernel(const T* w, int64_t ldw, int64_t n, int64_t k, uint32
   for (int offset = 16; offset > 0; offset >>= 1) {
     amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
   }
-  __shared__ float warp_max[32];
+  SPARKSTACK_SHARED_ARRAY(float, warp_max, 32);
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   if (lane == 0) warp_max[warp] = amax;
   __syncthreads();
   if (threadIdx.x == 0) {
     float block_max = 0.0f;
-    for (int i = 0; i < static_cast<int>(blockDim.x + 31) / 32; ++i) block_max = fmaxf(block_max, warp_max[i]);
+    for (int i = 0; i < static_cast<int>(blockDim.x + 31) / 32; ++i) {
+      block_max = fmaxf(block_max, warp_max[i]);
+    }
     atomicMax(amax_bits, __float_as_uint(block_max));
   }
 }

@@ -1,7 +1,5 @@
 #include "kernels/nvfp4/self_check.h"
 
-#include <cuda_runtime.h>
-
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -9,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/cuda/runtime.h"
 #include "kernels/nvfp4/gemm.h"
 #include "kernels/nvfp4/host_problem.h"
 #include "kernels/nvfp4/prefill_fp4_mma_reference.h"
@@ -49,8 +48,8 @@ absl::StatusOr<DeviceInfo> QueryDeviceInfo(int device) {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count <= device || device < 0) {
     cudaGetLastError();  // clear the sticky-free error so later calls start clean
-    return absl::UnavailableError(absl::StrCat("nvfp4: no CUDA device ", device, " (", count,
-                                               " visible)"));
+    return absl::UnavailableError(
+        absl::StrCat("nvfp4: no CUDA device ", device, " (", count, " visible)"));
   }
   DeviceInfo info;
   cudaError_t e = cudaDeviceGetAttribute(&info.cc_major, cudaDevAttrComputeCapabilityMajor, device);
@@ -116,8 +115,8 @@ absl::Status SelfCheckVariant(Variant v, GemmOp op, const DeviceInfo& device,
   // Poison the output: a kernel that skips an element leaves NaN behind.
   if (auto s = CudaStatus(cudaMemset(y.get(), 0xff, y_bytes), "cudaMemset"); !s.ok()) return s;
 
-  const GemmArgs a = ArgsFor(p, x.get(), codes.get(), scales.get(), y.get(), p.n, OutType::kF32,
-                             input_scale);
+  const GemmArgs a =
+      ArgsFor(p, x.get(), codes.get(), scales.get(), y.get(), p.n, OutType::kF32, input_scale);
   const int limit = EffectiveSmemLimit(device, options);
   if (auto s = CudaStatus(static_cast<cudaError_t>(LaunchGemm(v, a, limit, nullptr)), "launch");
       !s.ok()) {
@@ -141,9 +140,8 @@ absl::Status SelfCheckVariant(Variant v, GemmOp op, const DeviceInfo& device,
 
 absl::StatusOr<Variant> SelectVerifiedVariant(GemmOp op, const DeviceInfo& device,
                                               const SelectOptions& options) {
-  return SelectFirstPassing(CandidateVariants(op, device, options), [&](Variant v) {
-    return SelfCheckVariant(v, op, device, options);
-  });
+  return SelectFirstPassing(CandidateVariants(op, device, options),
+                            [&](Variant v) { return SelfCheckVariant(v, op, device, options); });
 }
 
 }  // namespace sparkstack::kernels::nvfp4

@@ -1,5 +1,7 @@
 #include "runtime/core/tensor.h"
 
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -27,6 +29,14 @@ std::shared_ptr<void> AllocateAligned(size_t bytes, size_t alignment) {
   if (bytes >= kCheckedAllocationBytes) {
     const absl::Status budget = CheckMemoryBudget(bytes, "allocating a host tensor");
     if (!budget.ok()) throw MemoryBudgetExceeded(std::string(budget.message()));
+  }
+  // Large buffers (KV pools, workspaces) come straight from the kernel: its pages are zero
+  // already and only touched when used, so reserving a pool costs no time.
+  constexpr size_t kMapThreshold = size_t{1} << 21;
+  if (bytes >= kMapThreshold && alignment <= 4096) {
+    void* data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (data == MAP_FAILED) throw std::bad_alloc();
+    return std::shared_ptr<void>(data, [bytes](void* p) { munmap(p, bytes); });
   }
   const size_t rounded = (bytes + alignment - 1) / alignment * alignment;
   void* data = std::aligned_alloc(alignment, rounded == 0 ? alignment : rounded);

@@ -53,6 +53,8 @@ class Tensor {
   size_t nbytes() const { return DTypeByteSize(dtype_, numel()); }
 
   void* data() const { return data_; }
+  // What keeps the storage alive (null for unowned borrowed storage); views share it.
+  const std::shared_ptr<const void>& owner() const { return owner_; }
   template <typename T>
   T* data_as() const {
     return static_cast<T*>(data_);

@@ -32,4 +32,22 @@ absl::StatusOr<Weight> LoadLinear(const Checkpoint& checkpoint, const std::strin
   return LoadLinearWeight(checkpoint, scheme, prefix);
 }
 
+absl::StatusOr<Weight> LoadShardedLinear(const Checkpoint& checkpoint, const std::string& prefix,
+                                         int64_t rows, int64_t cols, Range row_slice,
+                                         Range col_slice, Backend& backend) {
+  SPARKSTACK_ASSIGN_OR_RETURN(Weight w, LoadLinear(checkpoint, prefix));
+  if (w.rows() != rows || w.cols() != cols) {
+    return absl::InvalidArgumentError(absl::StrCat("'", prefix, ".weight' in ", checkpoint.dir(),
+                                                   " is ", w.DebugString(), ", expected [", rows,
+                                                   ", ", cols, "]"));
+  }
+  if (row_slice.begin != 0 || row_slice.end != rows) {
+    SPARKSTACK_ASSIGN_OR_RETURN(w, w.SliceRows(row_slice.begin, row_slice.end));
+  }
+  if (col_slice.begin != 0 || col_slice.end != cols) {
+    SPARKSTACK_ASSIGN_OR_RETURN(w, w.SliceCols(col_slice.begin, col_slice.end));
+  }
+  return backend.PrepareWeight(w);
+}
+
 }  // namespace sparkstack

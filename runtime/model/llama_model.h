@@ -10,13 +10,11 @@
 
 namespace sparkstack {
 
-// Tensor parallelism: q heads, gate/up rows and the vocabulary are split over the tp ranks
-// (column-parallel), o and down over their input columns (row-parallel, each followed by one
-// all-reduce); kv heads are split when kv_heads >= tp and otherwise each rank keeps the one kv
-// head its q heads read (replication).
+// Tensor parallelism as runtime/model/tensor_parallel.h describes it.
 absl::StatusOr<std::unique_ptr<Model>> LoadLlamaModel(const ModelConfig& config,
                                                       const Checkpoint& checkpoint,
-                                                      Backend& backend, const ModelShard& shard);
+                                                      Backend& backend,
+                                                      const ModelLoadOptions& options);
 
 }  // namespace sparkstack
 

@@ -3,27 +3,27 @@
 #include "runtime/core/status_macros.h"
 #include "runtime/model/checkpoint.h"
 #include "runtime/model/llama_model.h"
+#include "runtime/model/moe_decoder.h"
 
 namespace sparkstack {
 
-absl::StatusOr<Tensor> Model::Forward(std::span<const int32_t> tokens, int64_t start,
-                                      KvCache& cache) {
-  if (tokens.empty()) return absl::InvalidArgumentError("forward pass over no tokens");
-  SPARKSTACK_ASSIGN_OR_RETURN(Tensor hidden, Embed(tokens));
-  SPARKSTACK_RETURN_IF_ERROR(RunLayers(hidden, start, cache));
-  SPARKSTACK_ASSIGN_OR_RETURN(Tensor last, hidden.SliceRows(hidden.dim(0) - 1, hidden.dim(0)));
-  return Logits(last);
-}
-
 absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& model_dir, Backend& backend,
-                                                 const ModelShard& shard) {
+                                                 const ModelLoadOptions& options) {
   SPARKSTACK_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(model_dir));
   SPARKSTACK_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(model_dir));
   // One case per architecture, no default: a new enum value fails to compile until handled.
   switch (config.architecture) {
     case Architecture::kLlama:
     case Architecture::kQwen3:
-      return LoadLlamaModel(config, checkpoint, backend, shard);
+      return LoadLlamaModel(config, checkpoint, backend, options);
+    case Architecture::kQwen3Moe:
+      return LoadQwen3MoeModel(config, checkpoint, backend, options);
+    case Architecture::kDeepseekV3:
+      return LoadDeepseekV3Model(config, checkpoint, backend, options);
+    case Architecture::kGlm4Moe:
+      return LoadGlm4MoeModel(config, checkpoint, backend, options);
+    case Architecture::kMiniMaxM2:
+      return LoadMiniMaxM2Model(config, checkpoint, backend, options);
   }
   return absl::InternalError("unhandled architecture");
 }

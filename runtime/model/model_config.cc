@@ -28,6 +28,11 @@ const std::vector<ArchitectureInfo>& ArchitectureTable() {
   static const auto* table = new std::vector<ArchitectureInfo>{
       {Architecture::kLlama, {"LlamaForCausalLM", "MistralForCausalLM"}, {"llama", "mistral"}},
       {Architecture::kQwen3, {"Qwen3ForCausalLM"}, {"qwen3"}},
+      {Architecture::kQwen3Moe, {"Qwen3MoeForCausalLM"}, {"qwen3_moe"}},
+      // Kimi K2 ships this class too.
+      {Architecture::kDeepseekV3, {"DeepseekV3ForCausalLM"}, {"deepseek_v3"}},
+      {Architecture::kGlm4Moe, {"Glm4MoeForCausalLM"}, {"glm4_moe"}},
+      {Architecture::kMiniMaxM2, {"MiniMaxM2ForCausalLM"}, {"minimax_m2"}},
   };
   return *table;
 }
@@ -176,6 +181,37 @@ absl::StatusOr<DType> ParseTorchDType(const Reader& r) {
                               "'; expected bfloat16, float16 or float32"));
 }
 
+// YaRN fields of rope_scaling (`sub`); absent ones take transformers' defaults. The original
+// context defaults to max_position_embeddings, as in transformers.
+absl::Status ParseYarn(const Reader& r, const Reader& sub, const char* key, ModelConfig* c) {
+  RopeScaling& s = c->rope_scaling;
+  s.type = "yarn";
+  SPARKSTACK_ASSIGN_OR_RETURN(s.factor, sub.Double("factor", s.factor));
+  SPARKSTACK_ASSIGN_OR_RETURN(
+      s.original_max_position_embeddings,
+      sub.Int("original_max_position_embeddings", c->max_position_embeddings));
+  SPARKSTACK_ASSIGN_OR_RETURN(s.beta_fast, sub.Double("beta_fast", s.beta_fast));
+  SPARKSTACK_ASSIGN_OR_RETURN(s.beta_slow, sub.Double("beta_slow", s.beta_slow));
+  SPARKSTACK_ASSIGN_OR_RETURN(s.mscale, sub.Double("mscale", s.mscale));
+  SPARKSTACK_ASSIGN_OR_RETURN(s.mscale_all_dim, sub.Double("mscale_all_dim", s.mscale_all_dim));
+  SPARKSTACK_ASSIGN_OR_RETURN(s.attention_factor,
+                              sub.Double("attention_factor", s.attention_factor));
+  SPARKSTACK_ASSIGN_OR_RETURN(s.truncate, sub.Bool("truncate", s.truncate));
+  if (!(s.factor >= 1) || !std::isfinite(s.factor) || s.original_max_position_embeddings <= 0 ||
+      !(s.beta_fast > s.beta_slow) || !(s.beta_slow > 0) || !std::isfinite(s.beta_fast) ||
+      s.mscale < 0 || s.mscale_all_dim < 0 || s.attention_factor < 0) {
+    return r.Error(absl::StrCat(
+        key,
+        " yarn needs factor >= 1, original_max_position_embeddings > 0, beta_fast > "
+        "beta_slow > 0 and non-negative mscale, mscale_all_dim, attention_factor; found "
+        "factor ",
+        s.factor, ", original_max_position_embeddings ", s.original_max_position_embeddings,
+        ", beta_fast ", s.beta_fast, ", beta_slow ", s.beta_slow, ", mscale ", s.mscale,
+        ", mscale_all_dim ", s.mscale_all_dim, ", attention_factor ", s.attention_factor));
+  }
+  return absl::OkStatus();
+}
+
 // rope_scaling (transformers <= 4.x) or rope_parameters (transformers 5), which also carries
 // rope_theta.
 absl::Status ParseRope(const Reader& r, const std::string& source, ModelConfig* c) {
@@ -199,10 +235,14 @@ absl::Status ParseRope(const Reader& r, const std::string& source, ModelConfig* 
     SPARKSTACK_ASSIGN_OR_RETURN(type, sub.String("type", "default"));
   }
   if (type == "default" || type == "none") return absl::OkStatus();
+  // YaRN is implemented by the mixture-of-experts families' model code (DeepSeek-V3 uses it).
+  const bool yarn_ok =
+      c->architecture != Architecture::kLlama && c->architecture != Architecture::kQwen3;
+  if (type == "yarn" && yarn_ok) return ParseYarn(r, sub, key, c);
   if (type != "llama3") {
-    return absl::UnimplementedError(absl::StrCat("model config ", source, ": ", key,
-                                                 " type '", type,
-                                                 "' is not supported (supported: llama3)"));
+    return absl::UnimplementedError(absl::StrCat("model config ", source, ": ", key, " type '",
+                                                 type, "' is not supported (supported: llama3",
+                                                 yarn_ok ? ", yarn)" : ")"));
   }
   RopeScaling& s = c->rope_scaling;
   s.type = "llama3";
@@ -241,8 +281,9 @@ absl::Status RejectUnsupportedFeatures(const Reader& r, const std::string& sourc
   // Sliding-window attention: Qwen3 has an explicit switch; Llama/Mistral configs set
   // sliding_window to a window size (null when disabled). A window covering the whole context is
   // plain causal attention.
-  SPARKSTACK_ASSIGN_OR_RETURN(bool use_sliding_window,
-                              r.Bool("use_sliding_window", c.architecture != Architecture::kQwen3));
+  const bool qwen =
+      c.architecture == Architecture::kQwen3 || c.architecture == Architecture::kQwen3Moe;
+  SPARKSTACK_ASSIGN_OR_RETURN(bool use_sliding_window, r.Bool("use_sliding_window", !qwen));
   if (use_sliding_window) {
     SPARKSTACK_ASSIGN_OR_RETURN(int64_t window, r.Int("sliding_window", 0));
     if (window > 0 && window < c.max_position_embeddings) {
@@ -270,7 +311,8 @@ absl::Status CheckSizeInRange(const Reader& r, const char* key, int64_t value) {
 // refused here, with the field named, instead of failing later as an allocation of petabytes or
 // an internal shape error.
 absl::Status CheckSizesUsable(const Reader& r, const ModelConfig& c) {
-  if (c.head_dim % 2 != 0) {
+  // Partial rotary widths (MoE families) are checked where they are parsed.
+  if (c.rotary_dim == c.head_dim && c.head_dim % 2 != 0) {
     return r.Error(absl::StrCat("head_dim ", c.head_dim,
                                 " is odd; rotary position embeddings rotate pairs of dimensions, "
                                 "so head_dim must be even"));
@@ -294,14 +336,354 @@ absl::Status CheckSizesUsable(const Reader& r, const ModelConfig& c) {
   return absl::OkStatus();
 }
 
+// ---- Mixture-of-experts families: MoE routing, MLA and partial-rotary fields -----------------
+
+absl::StatusOr<MoeScoring> ParseScoring(const Reader& r, const char* default_value) {
+  SPARKSTACK_ASSIGN_OR_RETURN(std::string name, r.String("scoring_func", default_value));
+  if (name == "softmax") return MoeScoring::kSoftmax;
+  if (name == "sigmoid") return MoeScoring::kSigmoid;
+  return r.Error(absl::StrCat("field 'scoring_func' is '", name, "'; expected softmax or sigmoid"));
+}
+
+// rotary_dim from partial_rotary_factor (transformers: int(head_dim * factor)) or the legacy
+// rotary_dim key (MiniMax-M2's remote code); full rotary when neither is present.
+absl::Status ParseRotaryDim(const Reader& r, double default_factor, ModelConfig* c) {
+  if (r.Field("rotary_dim") != nullptr) {
+    SPARKSTACK_ASSIGN_OR_RETURN(c->rotary_dim, r.Int("rotary_dim", c->head_dim));
+    return absl::OkStatus();
+  }
+  SPARKSTACK_ASSIGN_OR_RETURN(double factor, r.Double("partial_rotary_factor", default_factor));
+  if (!(factor > 0) || factor > 1) {
+    return r.Error(absl::StrCat("field 'partial_rotary_factor' must be in (0, 1], found ", factor));
+  }
+  // transformers truncates; the epsilon keeps factors written as rotary_dim / head_dim exact.
+  c->rotary_dim =
+      static_cast<int64_t>(std::floor(static_cast<double>(c->head_dim) * factor + 1e-9));
+  return absl::OkStatus();
+}
+
+absl::Status ParseQwen3Moe(const Reader& r, ModelConfig* c) {
+  MoeConfig& m = c->moe;
+  SPARKSTACK_ASSIGN_OR_RETURN(m.num_experts, r.RequiredInt("num_experts"));
+  SPARKSTACK_ASSIGN_OR_RETURN(m.num_experts_per_tok, r.RequiredInt("num_experts_per_tok"));
+  SPARKSTACK_ASSIGN_OR_RETURN(m.moe_intermediate_size, r.RequiredInt("moe_intermediate_size"));
+  SPARKSTACK_ASSIGN_OR_RETURN(m.norm_topk_prob, r.Bool("norm_topk_prob", false));
+  SPARKSTACK_ASSIGN_OR_RETURN(m.decoder_sparse_step, r.Int("decoder_sparse_step", 1));
+  SPARKSTACK_ASSIGN_OR_RETURN(m.mlp_only_layers, r.IntList("mlp_only_layers"));
+  m.scoring = MoeScoring::kSoftmax;
+  return absl::OkStatus();
+}
+
+// The routing keys DeepSeek-V3 and GLM-4 MoE share; their transformers defaults differ.
+struct GroupedRoutingDefaults {
+  double routed_scaling_factor;
+  int64_t n_group;
+  int64_t topk_group;
+  int64_t first_k_dense_replace;
+};
+
+absl::Status ParseGroupedRouting(const Reader& r, const GroupedRoutingDefaults& d, MoeConfig* m) {
+  SPARKSTACK_ASSIGN_OR_RETURN(m->num_experts, r.RequiredInt("n_routed_experts"));
+  SPARKSTACK_ASSIGN_OR_RETURN(m->num_experts_per_tok, r.RequiredInt("num_experts_per_tok"));
+  SPARKSTACK_ASSIGN_OR_RETURN(m->moe_intermediate_size, r.RequiredInt("moe_intermediate_size"));
+  SPARKSTACK_ASSIGN_OR_RETURN(m->num_shared_experts, r.Int("n_shared_experts", 1));
+  SPARKSTACK_ASSIGN_OR_RETURN(m->norm_topk_prob, r.Bool("norm_topk_prob", true));
+  SPARKSTACK_ASSIGN_OR_RETURN(m->routed_scaling_factor,
+                              r.Double("routed_scaling_factor", d.routed_scaling_factor));
+  SPARKSTACK_ASSIGN_OR_RETURN(m->n_group, r.Int("n_group", d.n_group));
+  SPARKSTACK_ASSIGN_OR_RETURN(m->topk_group, r.Int("topk_group", d.topk_group));
+  SPARKSTACK_ASSIGN_OR_RETURN(m->first_k_dense_replace,
+                              r.Int("first_k_dense_replace", d.first_k_dense_replace));
+  m->score_correction_bias = true;
+  return absl::OkStatus();
+}
+
+// DeepSeek-V3 (and Kimi K2): transformers' DeepseekV3Config defaults for absent optional keys.
+absl::Status ParseDeepseekV3(const Reader& r, ModelConfig* c) {
+  MoeConfig& m = c->moe;
+  SPARKSTACK_RETURN_IF_ERROR(ParseGroupedRouting(r, {2.5, 8, 4, 3}, &m));
+  SPARKSTACK_ASSIGN_OR_RETURN(m.moe_layer_freq, r.Int("moe_layer_freq", 1));
+  SPARKSTACK_ASSIGN_OR_RETURN(m.scoring, ParseScoring(r, "sigmoid"));
+  SPARKSTACK_ASSIGN_OR_RETURN(std::string topk_method, r.String("topk_method", "noaux_tc"));
+  if (topk_method != "noaux_tc" || m.scoring != MoeScoring::kSigmoid) {
+    return absl::UnimplementedError(absl::StrCat(
+        "model config: DeepseekV3ForCausalLM with topk_method '", topk_method,
+        "' and scoring_func '", m.scoring == MoeScoring::kSigmoid ? "sigmoid" : "softmax",
+        "' is not supported (supported: noaux_tc with sigmoid, as DeepSeek-V3/R1 and Kimi K2)"));
+  }
+  MlaConfig& a = c->mla;
+  SPARKSTACK_ASSIGN_OR_RETURN(a.q_lora_rank, r.Int("q_lora_rank", 0));  // null: no q LoRA
+  SPARKSTACK_ASSIGN_OR_RETURN(a.kv_lora_rank, r.RequiredInt("kv_lora_rank"));
+  SPARKSTACK_ASSIGN_OR_RETURN(a.qk_nope_head_dim, r.RequiredInt("qk_nope_head_dim"));
+  SPARKSTACK_ASSIGN_OR_RETURN(a.qk_rope_head_dim, r.RequiredInt("qk_rope_head_dim"));
+  SPARKSTACK_ASSIGN_OR_RETURN(a.v_head_dim, r.RequiredInt("v_head_dim"));
+  for (const auto& [key, value] : {std::pair<const char*, int64_t>{"kv_lora_rank", a.kv_lora_rank},
+                                   {"qk_nope_head_dim", a.qk_nope_head_dim},
+                                   {"qk_rope_head_dim", a.qk_rope_head_dim},
+                                   {"v_head_dim", a.v_head_dim}}) {
+    if (value <= 0)
+      return r.Error(absl::StrCat("field '", key, "' must be positive, found ", value));
+  }
+  if (a.q_lora_rank < 0) {
+    return r.Error(
+        absl::StrCat("field 'q_lora_rank' must be positive or null, found ", a.q_lora_rank));
+  }
+  c->head_dim = a.qk_nope_head_dim + a.qk_rope_head_dim;
+  c->rotary_dim = a.qk_rope_head_dim;
+  SPARKSTACK_ASSIGN_OR_RETURN(c->rope_interleaved, r.Bool("rope_interleave", true));
+  SPARKSTACK_ASSIGN_OR_RETURN(c->num_mtp_layers, r.Int("num_nextn_predict_layers", 0));
+  return absl::OkStatus();
+}
+
+// GLM-4.5/4.6/4.7 (and 4.5-Air): transformers' Glm4MoeConfig defaults for absent optional keys.
+absl::Status ParseGlm4Moe(const Reader& r, ModelConfig* c) {
+  MoeConfig& m = c->moe;
+  SPARKSTACK_RETURN_IF_ERROR(ParseGroupedRouting(r, {1.0, 1, 1, 1}, &m));
+  m.scoring = MoeScoring::kSigmoid;
+  SPARKSTACK_RETURN_IF_ERROR(ParseRotaryDim(r, 0.5, c));
+  SPARKSTACK_ASSIGN_OR_RETURN(c->qk_norm, r.Bool("use_qk_norm", false));
+  SPARKSTACK_ASSIGN_OR_RETURN(c->num_mtp_layers, r.Int("num_nextn_predict_layers", 0));
+  return absl::OkStatus();
+}
+
+absl::Status ParseMiniMaxM2(const Reader& r, ModelConfig* c) {
+  MoeConfig& m = c->moe;
+  SPARKSTACK_ASSIGN_OR_RETURN(m.num_experts, r.RequiredInt("num_local_experts"));
+  SPARKSTACK_ASSIGN_OR_RETURN(m.num_experts_per_tok, r.RequiredInt("num_experts_per_tok"));
+  m.moe_intermediate_size = c->intermediate_size;  // every layer is MoE; no dense MLP width
+  m.norm_topk_prob = true;
+  SPARKSTACK_ASSIGN_OR_RETURN(m.scoring, ParseScoring(r, "sigmoid"));
+  SPARKSTACK_ASSIGN_OR_RETURN(m.score_correction_bias, r.Bool("use_routing_bias", true));
+  SPARKSTACK_ASSIGN_OR_RETURN(int64_t shared, r.Int("shared_intermediate_size", 0));
+  if (shared != 0) {
+    return absl::UnimplementedError(
+        absl::StrCat("model config: MiniMaxM2ForCausalLM with shared_intermediate_size ", shared,
+                     " (a shared expert) is not supported"));
+  }
+  if (const Json* types = r.Field("attn_type_list")) {
+    if (!types->is_array()) return r.WrongType("attn_type_list", "a list of 0/1", *types);
+    for (size_t i = 0; i < types->size(); ++i) {
+      if (!(*types)[i].is_number_integer() || (*types)[i].get<int64_t>() != 1) {
+        return absl::UnimplementedError(absl::StrCat(
+            "model config: attn_type_list[", i, "] is ", (*types)[i].dump(),
+            "; only full softmax attention (1) is supported, not MiniMax linear attention"));
+      }
+    }
+  }
+  SPARKSTACK_RETURN_IF_ERROR(ParseRotaryDim(r, 1.0, c));
+  SPARKSTACK_ASSIGN_OR_RETURN(c->qk_norm, r.Bool("use_qk_norm", true));
+  SPARKSTACK_ASSIGN_OR_RETURN(std::string norm_type, r.String("qk_norm_type", "per_layer"));
+  if (c->qk_norm && norm_type != "per_layer") {
+    return absl::UnimplementedError(absl::StrCat("model config: qk_norm_type '", norm_type,
+                                                 "' is not supported (supported: per_layer)"));
+  }
+  c->qk_norm_across_heads = c->qk_norm;
+  SPARKSTACK_ASSIGN_OR_RETURN(bool use_mtp, r.Bool("use_mtp", false));
+  if (use_mtp) {
+    SPARKSTACK_ASSIGN_OR_RETURN(c->num_mtp_layers, r.Int("num_mtp_modules", 0));
+  }
+  return absl::OkStatus();
+}
+
+// Consistency of the MoE fields; every message names the fields and values involved.
+absl::Status ValidateMoe(const Reader& r, const ModelConfig& c) {
+  const MoeConfig& m = c.moe;
+  if (m.num_experts <= 0 || m.moe_intermediate_size <= 0) {
+    return r.Error(
+        absl::StrCat("a mixture of experts needs a positive expert count and width; "
+                     "found ",
+                     m.num_experts, " experts of width ", m.moe_intermediate_size));
+  }
+  if (m.num_experts_per_tok < 1 || m.num_experts_per_tok > m.num_experts) {
+    return r.Error(absl::StrCat("field 'num_experts_per_tok' must be in [1, ", m.num_experts,
+                                "] (the expert count), found ", m.num_experts_per_tok));
+  }
+  if (m.num_shared_experts < 0) {
+    return r.Error(absl::StrCat("field 'n_shared_experts' must not be negative, found ",
+                                m.num_shared_experts));
+  }
+  if (!(m.routed_scaling_factor > 0) || !std::isfinite(m.routed_scaling_factor)) {
+    return r.Error(absl::StrCat("field 'routed_scaling_factor' must be positive, found ",
+                                m.routed_scaling_factor));
+  }
+  if (m.n_group < 1 || m.num_experts % m.n_group != 0) {
+    return r.Error(absl::StrCat("field 'n_group' (", m.n_group,
+                                ") must be positive and divide the expert count (", m.num_experts,
+                                ")"));
+  }
+  const int64_t per_group = m.num_experts / m.n_group;
+  if (m.topk_group < 1 || m.topk_group > m.n_group) {
+    return r.Error(absl::StrCat("field 'topk_group' must be in [1, n_group = ", m.n_group,
+                                "], found ", m.topk_group));
+  }
+  if (m.topk_group * per_group < m.num_experts_per_tok) {
+    return r.Error(absl::StrCat("topk_group (", m.topk_group, ") groups of ", per_group,
+                                " experts cannot supply num_experts_per_tok (",
+                                m.num_experts_per_tok, ") experts"));
+  }
+  if (m.n_group > 1 && per_group < 2) {
+    return r.Error(absl::StrCat("n_group ", m.n_group, " leaves ", per_group,
+                                " expert per group; a group scores its two best experts"));
+  }
+  if (m.first_k_dense_replace < 0 || m.first_k_dense_replace > c.num_layers) {
+    return r.Error(absl::StrCat("field 'first_k_dense_replace' must be in [0, ", c.num_layers,
+                                "] (num_hidden_layers), found ", m.first_k_dense_replace));
+  }
+  if (m.moe_layer_freq < 1 || m.decoder_sparse_step < 1) {
+    return r.Error(
+        absl::StrCat("fields 'moe_layer_freq' and 'decoder_sparse_step' must be "
+                     "positive, found ",
+                     m.moe_layer_freq, " and ", m.decoder_sparse_step));
+  }
+  for (int64_t layer : m.mlp_only_layers) {
+    if (layer < 0 || layer >= c.num_layers) {
+      return r.Error(absl::StrCat("field 'mlp_only_layers' names layer ", layer, "; layers are 0..",
+                                  c.num_layers - 1));
+    }
+  }
+  if (c.num_mtp_layers < 0) {
+    return r.Error(
+        absl::StrCat("the multi-token-prediction layer count must not be negative, "
+                     "found ",
+                     c.num_mtp_layers));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseMoeAndMla(const Reader& r, ModelConfig* c) {
+  c->rotary_dim = c->head_dim;
+  switch (c->architecture) {
+    case Architecture::kLlama:
+    case Architecture::kQwen3:
+      return absl::OkStatus();
+    case Architecture::kQwen3Moe:
+      SPARKSTACK_RETURN_IF_ERROR(ParseQwen3Moe(r, c));
+      break;
+    case Architecture::kDeepseekV3:
+      SPARKSTACK_RETURN_IF_ERROR(ParseDeepseekV3(r, c));
+      break;
+    case Architecture::kGlm4Moe:
+      SPARKSTACK_RETURN_IF_ERROR(ParseGlm4Moe(r, c));
+      break;
+    case Architecture::kMiniMaxM2:
+      SPARKSTACK_RETURN_IF_ERROR(ParseMiniMaxM2(r, c));
+      break;
+  }
+  if (c->rotary_dim <= 0 || c->rotary_dim % 2 != 0 || c->rotary_dim > c->head_dim) {
+    return r.Error(
+        absl::StrCat("the rotary width (rotary_dim / partial_rotary_factor / "
+                     "qk_rope_head_dim) must be even and in [2, head_dim = ",
+                     c->head_dim, "], found ", c->rotary_dim));
+  }
+  return ValidateMoe(r, *c);
+}
+
+// The MoE, MLA and partial-rotary keys of each family, under their Hugging Face names.
+void AddMoeFieldsToJson(const ModelConfig& c, Json& j) {
+  const MoeConfig& m = c.moe;
+  auto routing = [&](const char* experts_key) {
+    j[experts_key] = m.num_experts;
+    j["num_experts_per_tok"] = m.num_experts_per_tok;
+    j["norm_topk_prob"] = m.norm_topk_prob;
+  };
+  auto grouped = [&] {
+    j["moe_intermediate_size"] = m.moe_intermediate_size;
+    j["n_shared_experts"] = m.num_shared_experts;
+    j["routed_scaling_factor"] = m.routed_scaling_factor;
+    j["n_group"] = m.n_group;
+    j["topk_group"] = m.topk_group;
+    j["first_k_dense_replace"] = m.first_k_dense_replace;
+    j["num_nextn_predict_layers"] = c.num_mtp_layers;
+  };
+  switch (c.architecture) {
+    case Architecture::kLlama:
+    case Architecture::kQwen3:
+      return;
+    case Architecture::kQwen3Moe:
+      routing("num_experts");
+      j["moe_intermediate_size"] = m.moe_intermediate_size;
+      j["decoder_sparse_step"] = m.decoder_sparse_step;
+      j["mlp_only_layers"] = m.mlp_only_layers;
+      j["use_sliding_window"] = false;
+      return;
+    case Architecture::kDeepseekV3: {
+      routing("n_routed_experts");
+      grouped();
+      const MlaConfig& a = c.mla;
+      j.erase("head_dim");  // derived from the MLA widths
+      j["moe_layer_freq"] = m.moe_layer_freq;
+      j["scoring_func"] = "sigmoid";
+      j["topk_method"] = "noaux_tc";
+      j["q_lora_rank"] = a.q_lora_rank > 0 ? Json(a.q_lora_rank) : Json(nullptr);
+      j["kv_lora_rank"] = a.kv_lora_rank;
+      j["qk_nope_head_dim"] = a.qk_nope_head_dim;
+      j["qk_rope_head_dim"] = a.qk_rope_head_dim;
+      j["v_head_dim"] = a.v_head_dim;
+      j["rope_interleave"] = c.rope_interleaved;
+      return;
+    }
+    case Architecture::kGlm4Moe:
+      routing("n_routed_experts");
+      grouped();
+      j["partial_rotary_factor"] =
+          static_cast<double>(c.rotary_dim) / static_cast<double>(c.head_dim);
+      j["use_qk_norm"] = c.qk_norm;
+      return;
+    case Architecture::kMiniMaxM2:
+      routing("num_local_experts");
+      j["scoring_func"] = m.scoring == MoeScoring::kSigmoid ? "sigmoid" : "softmax";
+      j["use_routing_bias"] = m.score_correction_bias;
+      j["shared_intermediate_size"] = 0;
+      j["rotary_dim"] = c.rotary_dim;
+      j["use_qk_norm"] = c.qk_norm;
+      j["qk_norm_type"] = "per_layer";
+      j["attn_type_list"] = std::vector<int>(static_cast<size_t>(c.num_layers), 1);
+      j["use_mtp"] = c.num_mtp_layers > 0;
+      j["num_mtp_modules"] = c.num_mtp_layers;
+      return;
+  }
+}
+
 }  // namespace
+
+bool IsMoeLayer(const ModelConfig& config, int64_t layer) {
+  const MoeConfig& m = config.moe;
+  switch (config.architecture) {
+    case Architecture::kLlama:
+    case Architecture::kQwen3:
+      return false;
+    case Architecture::kQwen3Moe:
+      for (int64_t dense : m.mlp_only_layers) {
+        if (dense == layer) return false;
+      }
+      return m.num_experts > 0 && (layer + 1) % m.decoder_sparse_step == 0;
+    case Architecture::kDeepseekV3:
+      return layer >= m.first_k_dense_replace && layer % m.moe_layer_freq == 0;
+    case Architecture::kGlm4Moe:
+      return layer >= m.first_k_dense_replace;
+    case Architecture::kMiniMaxM2:
+      return true;
+  }
+  return false;
+}
 
 std::string_view ArchitectureName(Architecture architecture) {
   switch (architecture) {
     case Architecture::kLlama: return "llama";
     case Architecture::kQwen3: return "qwen3";
+    case Architecture::kQwen3Moe: return "qwen3_moe";
+    case Architecture::kDeepseekV3: return "deepseek_v3";
+    case Architecture::kGlm4Moe: return "glm4_moe";
+    case Architecture::kMiniMaxM2: return "minimax_m2";
   }
   return "unknown";
+}
+
+std::optional<Architecture> ArchitectureFromName(std::string_view name) {
+  for (const ArchitectureInfo& info : ArchitectureTable()) {
+    if (ArchitectureName(info.architecture) == name) return info.architecture;
+  }
+  return std::nullopt;
 }
 
 absl::StatusOr<ModelConfig> ParseModelConfig(const Json& json, const std::string& source) {
@@ -312,7 +694,8 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const Json& json, const std::string
   const Reader r(json, source);
   ModelConfig c;
   SPARKSTACK_ASSIGN_OR_RETURN(c.architecture, ResolveArchitecture(r, source));
-  const bool qwen3 = c.architecture == Architecture::kQwen3;
+  const bool qwen3 =
+      c.architecture == Architecture::kQwen3 || c.architecture == Architecture::kQwen3Moe;
 
   SPARKSTACK_ASSIGN_OR_RETURN(c.hidden_size, r.RequiredInt("hidden_size"));
   SPARKSTACK_ASSIGN_OR_RETURN(c.intermediate_size, r.RequiredInt("intermediate_size"));
@@ -349,7 +732,9 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const Json& json, const std::string
                                 ") must be a multiple of num_key_value_heads (", c.num_kv_heads,
                                 ")"));
   }
-  if (r.Field("head_dim") != nullptr) {
+  if (c.architecture == Architecture::kDeepseekV3) {
+    c.head_dim = 0;  // q/k head width from the MLA fields, in ParseMoeAndMla
+  } else if (r.Field("head_dim") != nullptr) {
     SPARKSTACK_ASSIGN_OR_RETURN(c.head_dim, r.Int("head_dim", 0));
     SPARKSTACK_RETURN_IF_ERROR(CheckSizeInRange(r, "head_dim", c.head_dim));
   } else {
@@ -366,6 +751,7 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const Json& json, const std::string
   if (!(c.rope_theta > 0) || !std::isfinite(c.rope_theta)) {
     return r.Error(absl::StrCat("field 'rope_theta' must be positive, found ", c.rope_theta));
   }
+  SPARKSTACK_RETURN_IF_ERROR(ParseMoeAndMla(r, &c));
   SPARKSTACK_RETURN_IF_ERROR(RejectUnsupportedFeatures(r, source, c));
   SPARKSTACK_RETURN_IF_ERROR(CheckSizesUsable(r, c));
   return c;
@@ -406,6 +792,18 @@ Json ModelConfigToJson(const ModelConfig& c) {
   j["rope_theta"] = c.rope_theta;
   if (c.rope_scaling.type == "none") {
     j["rope_scaling"] = nullptr;
+  } else if (c.rope_scaling.type == "yarn") {
+    const RopeScaling& s = c.rope_scaling;
+    Json yarn = {{"rope_type", "yarn"},
+                 {"factor", s.factor},
+                 {"original_max_position_embeddings", s.original_max_position_embeddings},
+                 {"beta_fast", s.beta_fast},
+                 {"beta_slow", s.beta_slow}};
+    if (s.mscale > 0) yarn["mscale"] = s.mscale;
+    if (s.mscale_all_dim > 0) yarn["mscale_all_dim"] = s.mscale_all_dim;
+    if (s.attention_factor > 0) yarn["attention_factor"] = s.attention_factor;
+    if (!s.truncate) yarn["truncate"] = false;
+    j["rope_scaling"] = yarn;
   } else {
     j["rope_scaling"] = {
         {"rope_type", c.rope_scaling.type},
@@ -430,6 +828,7 @@ Json ModelConfigToJson(const ModelConfig& c) {
     default: j["torch_dtype"] = "bfloat16"; break;
   }
   if (c.architecture == Architecture::kQwen3) j["use_sliding_window"] = false;
+  AddMoeFieldsToJson(c, j);
   return j;
 }
 

@@ -4,6 +4,8 @@
 
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "runtime/backend/backend.h"
 #include "runtime/model/model_config.h"
 
 namespace sparkstack {
@@ -13,6 +15,12 @@ namespace sparkstack {
 // original_max_position / low_freq_factor) are divided by factor, short ones (below
 // original_max_position / high_freq_factor) kept, and the band between interpolated smoothly.
 std::vector<float> RopeInverseFrequencies(const ModelConfig& config);
+
+// cos/sin tables for positions [0, max_positions) on `backend` (rotate-half over the whole head).
+// The angle is computed in float32 as Hugging Face does (position * inv_freq), its cos and sin in
+// float64, then rounded.
+absl::StatusOr<RopeTables> MakeRopeTables(const ModelConfig& config, int64_t max_positions,
+                                          Backend& backend);
 
 }  // namespace sparkstack
 

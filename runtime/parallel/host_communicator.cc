@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/parallel/peer_liveness.h"
+#include "runtime/parallel/ucx_log.h"
 #include "runtime/parallel/reduce.h"
 
 namespace sparkstack {
@@ -376,16 +377,17 @@ absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Create(
   return Create(*rendezvous);
 }
 
-absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Create(Rendezvous& rendezvous) {
+absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Create(Bootstrap& bootstrap) {
   auto t = std::make_shared<HostTransport>();
-  t->world_rank = rendezvous.rank();
-  t->world_size = rendezvous.world_size();
+  t->world_rank = bootstrap.rank();
+  t->world_size = bootstrap.world_size();
   const std::string where =
       absl::StrCat("host communicator (rank ", t->world_rank, " of ", t->world_size, ")");
   if (t->world_size > kMaxWorldSize) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": world size above ", kMaxWorldSize));
   }
 
+  RouteUcxLogging();  // UCX must never print to stdout
   ucp_config_t* config = nullptr;
   ucs_status_t status = ucp_config_read(nullptr, nullptr, &config);
   if (status != UCS_OK) {
@@ -445,7 +447,7 @@ absl::StatusOr<std::unique_ptr<HostCommunicator>> HostCommunicator::Create(Rende
   blob.append(reinterpret_cast<const char*>(address), address_length);
   ucp_worker_release_address(t->worker, address);
 
-  SPARKSTACK_ASSIGN_OR_RETURN(std::vector<std::string> blobs, rendezvous.AllGather(blob));
+  SPARKSTACK_ASSIGN_OR_RETURN(std::vector<std::string> blobs, bootstrap.AllGather(blob));
   // SPARKSTACK_UCX_PEER_FAILURE=1: UCX error handling for every peer (TCP even on one machine).
   const char* force_peer_mode = std::getenv("SPARKSTACK_UCX_PEER_FAILURE");
   const bool ucx_detects_all = force_peer_mode != nullptr && std::string(force_peer_mode) == "1";

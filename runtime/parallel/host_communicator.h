@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "runtime/parallel/bootstrap.h"
 #include "runtime/parallel/communicator.h"
 #include "runtime/parallel/rendezvous.h"
 
@@ -34,10 +35,11 @@ struct HostTransport;  // the UCX worker and endpoints, shared by a world and it
 
 class HostCommunicator final : public Communicator {
  public:
-  // Collective over every rank of `rendezvous`: creates a UCX worker, exchanges worker addresses
-  // through the rendezvous, connects to every peer and checks the connections with a barrier.
-  // The rendezvous may be used again afterwards (e.g. for the NCCL id).
-  static absl::StatusOr<std::unique_ptr<HostCommunicator>> Create(Rendezvous& rendezvous);
+  // Collective over every rank of `bootstrap` (a Rendezvous or the control plane's gRPC
+  // bootstrap): creates a UCX worker, exchanges worker addresses through the bootstrap, connects
+  // to every peer and checks the connections with a barrier. The bootstrap may be used again
+  // afterwards (e.g. for the NCCL id).
+  static absl::StatusOr<std::unique_ptr<HostCommunicator>> Create(Bootstrap& bootstrap);
   // Convenience: Rendezvous::Join(options) then Create.
   static absl::StatusOr<std::unique_ptr<HostCommunicator>> Create(const RendezvousOptions& options);
 

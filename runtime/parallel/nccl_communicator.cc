@@ -117,11 +117,11 @@ struct NcclCommunicator::Impl {
   }
 };
 
-absl::StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::Create(Rendezvous& rendezvous,
+absl::StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::Create(Bootstrap& bootstrap,
                                                                            void* stream) {
   auto impl = std::make_unique<Impl>();
-  impl->rank = rendezvous.rank();
-  impl->size = rendezvous.world_size();
+  impl->rank = bootstrap.rank();
+  impl->size = bootstrap.world_size();
   const std::string where = impl->Prefix("init");
   int device = -1;
   if (cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) {
@@ -138,7 +138,7 @@ absl::StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::Create(Rende
   }
   SPARKSTACK_ASSIGN_OR_RETURN(
       std::string blob,
-      rendezvous.Broadcast(std::string_view(reinterpret_cast<const char*>(&id), sizeof(id))));
+      bootstrap.Broadcast(std::string_view(reinterpret_cast<const char*>(&id), sizeof(id))));
   if (blob.size() != sizeof(id)) {
     return absl::DataLossError(absl::StrCat(where, ": NCCL unique id from rank 0 has ", blob.size(),
                                             " bytes, expected ", sizeof(id),

@@ -2,8 +2,8 @@
 // (SPARKSTACK_WITH_NCCL is defined for users of sparkstack_parallel when it is); this header
 // names no CUDA or NCCL type, so model code can include it in CPU-only translation units.
 //
-// Bootstrap shares the host path's Rendezvous: rank 0 creates the NCCL unique id and broadcasts
-// it through the rendezvous, then every rank calls ncclCommInitRank (non-blocking, polled against
+// Bootstrap (bootstrap.h: the TCP rendezvous or the control plane's gRPC bootstrap): rank 0
+// creates the NCCL unique id and broadcasts it through the bootstrap, then every rank calls ncclCommInitRank (non-blocking, polled against
 // timeout()) on the CUDA device that is current on the calling thread.
 //
 // Network selection is NCCL's own, from the environment, read at init:
@@ -22,6 +22,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "runtime/parallel/bootstrap.h"
 #include "runtime/parallel/communicator.h"
 #include "runtime/parallel/rendezvous.h"
 
@@ -29,9 +30,9 @@ namespace sparkstack {
 
 class NcclCommunicator final : public Communicator {
  public:
-  // Collective over every rank of `rendezvous`. `stream` is a cudaStream_t (as void*) the
+  // Collective over every rank of `bootstrap`. `stream` is a cudaStream_t (as void*) the
   // collectives are enqueued on; nullptr creates a private non-blocking stream.
-  static absl::StatusOr<std::unique_ptr<NcclCommunicator>> Create(Rendezvous& rendezvous,
+  static absl::StatusOr<std::unique_ptr<NcclCommunicator>> Create(Bootstrap& bootstrap,
                                                                   void* stream = nullptr);
   ~NcclCommunicator() override;
 

@@ -9,6 +9,10 @@ absl::Status ParallelPlan::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat("parallel plan: tp must be >= 1, got ", tp));
   if (pp < 1)
     return absl::InvalidArgumentError(absl::StrCat("parallel plan: pp must be >= 1, got ", pp));
+  if (ep < 0 || (ep > 0 && tp % ep != 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parallel plan: ep must divide tp = ", tp, " (or be 0 for tp), got ", ep));
+  }
   if (static_cast<long long>(tp) * pp > kMaxWorldSize) {
     return absl::InvalidArgumentError(
         absl::StrCat("parallel plan: tp * pp = ", static_cast<long long>(tp) * pp,
@@ -34,7 +38,10 @@ std::vector<int> ParallelPlan::TpGroup(int rank) const {
   return group;
 }
 
-std::string ParallelPlan::ToString() const { return absl::StrCat("tp=", tp, " pp=", pp); }
+std::string ParallelPlan::ToString() const {
+  return ep > 0 && ep != tp ? absl::StrCat("tp=", tp, " pp=", pp, " ep=", ep)
+                            : absl::StrCat("tp=", tp, " pp=", pp);
+}
 
 absl::StatusOr<RankInfo> RankInfo::Create(const ParallelPlan& plan, int rank) {
   if (absl::Status status = plan.Validate(); !status.ok()) return status;

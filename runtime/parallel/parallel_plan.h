@@ -17,16 +17,23 @@ namespace sparkstack {
 struct ParallelPlan {
   int tp = 1;  // tensor-parallel degree (ranks per stage)
   int pp = 1;  // pipeline-parallel degree (stages)
+  // Expert-parallel groups among each stage's tp ranks (mixture-of-experts layers; see
+  // runtime/model/moe_block.h): each group holds whole experts. 0 means tp (every rank its own
+  // experts); it must divide tp. No extra ranks: ep splits the experts, not the world.
+  int ep = 0;
 
   // Largest world size accepted (tp * pp); far above 2-4 Sparks, it only rejects nonsense.
   static constexpr int kMaxWorldSize = 1024;
 
-  // Checks tp >= 1, pp >= 1 and tp * pp <= kMaxWorldSize. InvalidArgument names the bad field.
+  // Checks tp >= 1, pp >= 1, tp * pp <= kMaxWorldSize and ep a divisor of tp (or 0).
+  // InvalidArgument names the bad field.
   absl::Status Validate() const;
   // Validate() and also that `world_size` == tp * pp.
   absl::Status ValidateWorld(int world_size) const;
 
   int world_size() const { return tp * pp; }
+  // The expert-parallel group count ep stands for (tp when 0).
+  int ExpertParallel() const { return ep > 0 ? ep : tp; }
 
   // Position of `rank` in the grid. `rank` must be in [0, world_size()) (checked by RankInfo).
   int TpRank(int rank) const { return rank % tp; }

@@ -4,7 +4,8 @@
 // versioned hello (magic, protocol version, world size, rank). Once all ranks have arrived, the
 // group can exchange small blobs through rank 0: AllGather (every rank's UCX worker address) and
 // Broadcast (rank 0's NCCL unique id). It carries only bootstrap data, a few KiB per rank; nothing
-// per token goes through it. The control plane will later carry the same blobs over gRPC.
+// per token goes through it. It implements Bootstrap (bootstrap.h); in production the control
+// plane carries the same blobs over gRPC instead.
 //
 // Wire format (all integers little-endian):
 //   hello   (rank > 0 -> rank 0): u32 magic "SSRV", u16 version, u16 reserved (0), u32 world, u32
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "runtime/parallel/bootstrap.h"
 
 namespace sparkstack {
 
@@ -72,7 +74,7 @@ class RendezvousListener {
 };
 
 // A joined group. Not thread-safe; all ranks must call the same operations in the same order.
-class Rendezvous {
+class Rendezvous final : public Bootstrap {
  public:
   // Joins the group described by `options`. Rank 0 uses `listener` when given (its port must be
   // the one the other ranks were told), otherwise binds options.host:options.port itself. Blocks
@@ -82,18 +84,18 @@ class Rendezvous {
 
   Rendezvous(const Rendezvous&) = delete;
   Rendezvous& operator=(const Rendezvous&) = delete;
-  ~Rendezvous();
+  ~Rendezvous() override;
 
-  int rank() const { return options_.rank; }
-  int world_size() const { return options_.world_size; }
+  int rank() const override { return options_.rank; }
+  int world_size() const override { return options_.world_size; }
 
   // Every rank contributes `blob` (<= kRendezvousMaxFrameBytes); every rank gets all blobs in
   // rank order.
-  absl::StatusOr<std::vector<std::string>> AllGather(std::string_view blob);
+  absl::StatusOr<std::vector<std::string>> AllGather(std::string_view blob) override;
   // Every rank gets rank 0's `blob`; other ranks' arguments are ignored.
-  absl::StatusOr<std::string> Broadcast(std::string_view blob);
+  absl::StatusOr<std::string> Broadcast(std::string_view blob) override;
   // Returns once every rank has called Barrier.
-  absl::Status Barrier();
+  absl::Status Barrier() override;
 
  private:
   explicit Rendezvous(const RendezvousOptions& options) : options_(options) {}

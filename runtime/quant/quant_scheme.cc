@@ -146,6 +146,30 @@ absl::StatusOr<QuantScheme> ParseCompressedTensors(const json& q, const std::str
   return scheme;
 }
 
+// DeepSeek's FP8 layout: e4m3 weights with 128x128 block scales; other block shapes or
+// formats are not what runtime/quant/fp8_block.h reads.
+absl::StatusOr<QuantScheme> ParseFp8Block(const json& q, const std::string& source) {
+  QuantScheme scheme;
+  scheme.method = QuantMethod::kFp8Block;
+  scheme.source = source;
+  const std::string fmt = OptionalString(q, "fmt");
+  if (!fmt.empty() && fmt != "e4m3" && fmt != "float8_e4m3fn") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": quantization_config.fmt \"", fmt, "\" is not supported (expected e4m3)"));
+  }
+  if (!q.contains("weight_block_size") || q["weight_block_size"] != json::array({128, 128})) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": fp8 quantization needs weight_block_size [128, 128], found ",
+        q.contains("weight_block_size") ? q["weight_block_size"].dump() : "none"));
+  }
+  for (const char* key : {"ignored_layers", "modules_to_not_convert"}) {
+    if (absl::Status s = ReadStringList(q, key, source, &scheme.exclude_modules); !s.ok()) {
+      return s;
+    }
+  }
+  return scheme;
+}
+
 }  // namespace
 
 absl::StatusOr<QuantScheme> ParseQuantScheme(const json& hf_quant_config, const json& config,
@@ -171,9 +195,10 @@ absl::StatusOr<QuantScheme> ParseQuantScheme(const json& hf_quant_config, const 
   const std::string method = OptionalString(q, "quant_method");
   if (method == "modelopt") return ParseModelOpt(q, source);
   if (method == "compressed-tensors") return ParseCompressedTensors(q, source);
+  if (method == "fp8") return ParseFp8Block(q, source);
   return absl::InvalidArgumentError(absl::StrCat(
       source, ": quantization_config.quant_method \"", method,
-      "\" is not supported (expected modelopt or compressed-tensors)"));
+      "\" is not supported (expected modelopt, compressed-tensors or fp8)"));
 }
 
 absl::StatusOr<QuantScheme> ReadQuantScheme(const std::string& model_dir) {

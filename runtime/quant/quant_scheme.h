@@ -10,6 +10,9 @@
 //     "quant_method": "compressed-tensors", "format": "nvfp4-pack-quantized" (top level or in each
 //     config group), "config_groups": {g: {"weights": {"num_bits": 4, "type": "float",
 //     "group_size": 16}, ...}}, "ignore": [module names or "re:" regexes].
+//   * DeepSeek FP8 (DeepSeek-V3/R1, MiniMax-M2): config.json "quantization_config" with
+//     "quant_method": "fp8", "fmt": "e4m3", "weight_block_size": [128, 128]; optional
+//     "ignored_layers" / "modules_to_not_convert" name modules left in bf16.
 //   * Neither: the checkpoint is dense (bf16/f16/f32).
 #ifndef SPARKSTACK_RUNTIME_QUANT_QUANT_SCHEME_H_
 #define SPARKSTACK_RUNTIME_QUANT_QUANT_SCHEME_H_
@@ -27,6 +30,7 @@ enum class QuantMethod : uint8_t {
   kNone,                      // dense checkpoint
   kModelOptNvfp4,             // ModelOpt NVFP4 (also MIXED_PRECISION whose layers are NVFP4)
   kCompressedTensorsNvfp4,    // compressed-tensors nvfp4-pack-quantized
+  kFp8Block,                  // DeepSeek FP8 e4m3, 128x128 block scales (NVFP4 at load; fp8_block.h)
 };
 
 struct QuantScheme {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/core/float8.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/quant/fp8_block.h"
 
 namespace sparkstack {
 namespace {
@@ -176,9 +177,8 @@ absl::StatusOr<Weight> LoadLinearWeight(const Checkpoint& checkpoint, const Quan
       return Weight::Nvfp4(*std::move(parts));
     }
     case DType::kF8E4M3:
-      return absl::UnimplementedError(absl::StrCat(
-          Where(checkpoint, weight_name), " is f8_e4m3: FP8 weights are not implemented (only "
-          "dense and NVFP4 checkpoints)"));
+      // DeepSeek FP8 with 128x128 block scales, converted to NVFP4 (fp8_block.h says why).
+      return LoadFp8BlockLinearAsNvfp4(checkpoint, prefix);
     default:
       return absl::InvalidArgumentError(absl::StrCat(
           Where(checkpoint, weight_name), ": expected f32/f16/bf16 [N, K] or u8 [N, K/2] "

@@ -42,7 +42,8 @@ namespace sparkstack {
 //   InvalidArgument  — wrong dtype or shape of any part (expected vs found), a global scale that
 //                      is not a finite non-negative number (or, inverted, not finite positive),
 //                      K not a multiple of 16, a MIXED_PRECISION layer whose quant_algo is not
-//                      NVFP4 (named), an FP8 (f8_e4m3) P.weight (FP8 weights are not implemented).
+//                      NVFP4 (named), an FP8 P.weight with bad block scales (fp8_block.h).
+// An f8_e4m3 P.weight with P.weight_scale_inv (DeepSeek FP8) loads converted to NVFP4, owned.
 absl::StatusOr<Weight> LoadLinearWeight(const Checkpoint& checkpoint, const QuantScheme& scheme,
                                         const std::string& prefix);
 

@@ -11,8 +11,8 @@
 //       (no sparkstack: checkpoints come from make_test_checkpoint.mjs and only llama.cpp vs the
 //        float64 reference is checked; validates the converter and the runner)
 //
-// Pass criteria per config: max |logit diff| <= 1e-3 * max |logit| at the last prompt position, and
-// identical 16 greedy tokens.
+// Pass criteria per config: max |logit diff| <= 1e-3 * max |logit| (1e-4 for the mixture-of-experts
+// configs of moe_conformance_configs.mjs) at the last prompt position, and identical 16 greedy tokens.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,6 +22,8 @@ import { fileURLToPath } from 'node:url';
 import { convert, readSafetensors, readCheckpointTensors } from './hf_to_gguf.mjs';
 import { makeCheckpoint, writeSafetensors } from './make_test_checkpoint.mjs';
 import { ReferenceModel } from './reference_forward.mjs';
+import { makeMoeCheckpoint, moeConfig } from './moe_checkpoint.mjs';
+import { MOE_CONFIGS, MOE_REL_TOL } from './moe_conformance_configs.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REL_TOL = 1e-3;
@@ -34,7 +36,7 @@ const CONFIGS = [
   { name: 'llama-rope-llama3', arch: 'llama', hidden: 96, intermediate: 232, layers: 2, heads: 6, kvHeads: 3, headDim: 32, vocab: 389, seed: 13, ropeScaling: 'llama3' },
   { name: 'qwen3', arch: 'qwen3', hidden: 160, intermediate: 288, layers: 3, heads: 4, kvHeads: 2, headDim: 32, vocab: 611, seed: 14, promptLen: 37 },
   { name: 'qwen3-tied-mha', arch: 'qwen3', hidden: 96, intermediate: 176, layers: 2, heads: 3, kvHeads: 3, headDim: 32, vocab: 997, seed: 15, tieEmbeddings: true, embedScale: 0.05 },
-];
+].concat(MOE_CONFIGS.map((c) => ({ ...c, vocab: moeConfig(c.moe, c.overrides).vocab_size, relTol: MOE_REL_TOL })));
 // Prompt ids avoid 0..2 (unk/bos/eos in the dummy vocab) only to keep tables readable.
 const PROMPT = [5, 17, 250, 3, 99, 42, 7, 123, 64];
 // A longer prompt (37 ids -> positions up to 52 with generation) for configs with promptLen, to cover
@@ -68,7 +70,7 @@ function parseArgs(argv) {
   return o;
 }
 
-function compareLogits(a, b) {
+function compareLogits(a, b, tol = REL_TOL) {
   if (a.length !== b.length) return { ok: false, why: `logit count ${a.length} vs ${b.length}`, maxAbs: NaN, rel: NaN, scale: NaN };
   let maxAbs = 0, scale = 0, at = -1;
   for (let i = 0; i < a.length; ++i) {
@@ -78,7 +80,7 @@ function compareLogits(a, b) {
     scale = Math.max(scale, Math.abs(b[i]));
   }
   const rel = maxAbs / Math.max(scale, 1e-30);
-  return { ok: rel <= REL_TOL, maxAbs, rel, scale, at, why: rel <= REL_TOL ? '' : `max |diff| ${maxAbs.toExponential(3)} at token ${at} (${a[at]} vs ${b[at]}) > ${REL_TOL} * max|logit| ${scale.toFixed(4)}` };
+  return { ok: rel <= tol, maxAbs, rel, scale, at, why: rel <= tol ? '' : `max |diff| ${maxAbs.toExponential(3)} at token ${at} (${a[at]} vs ${b[at]}) > ${tol} * max|logit| ${scale.toFixed(4)}` };
 }
 
 function compareTokens(a, b) {
@@ -87,13 +89,16 @@ function compareTokens(a, b) {
   return { ok: true, at: -1, why: '' };
 }
 
-function runJson(cmd, args, what) {
-  let out;
+function runCommand(cmd, args, what) {
   try {
-    out = execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     throw new Error(`${what} failed (exit ${e.status}): ${cmd} ${args.join(' ')}\n${(e.stderr ?? '').toString().slice(-4000)}`);
   }
+}
+
+function runJson(cmd, args, what) {
+  const out = runCommand(cmd, args, what);
   const line = out.trim().split('\n').filter((l) => l.trim().startsWith('{')).pop();
   if (!line) throw new Error(`${what} printed no JSON object: ${cmd} ${args.join(' ')}\nstdout: ${out.slice(-2000)}`);
   try {
@@ -104,6 +109,16 @@ function runJson(cmd, args, what) {
 }
 
 function makeWithSparkstack(bin, c, dir) {
+  if (c.moe) {
+    const args = ['make-tiny-model', '--arch', c.moe, '--out', dir, '--seed', String(c.seed), '--dtype', 'f32',
+      '--config-overrides', JSON.stringify(moeConfig(c.moe, c.overrides))];
+    try {
+      execFileSync(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      throw new Error(`sparkstack make-tiny-model failed (exit ${e.status}): ${bin} ${args.join(' ')}\n${(e.stderr ?? '').toString().slice(-4000)}`);
+    }
+    return;
+  }
   const args = ['make-tiny-model', '--arch', c.arch, '--out', dir, '--hidden', c.hidden, '--intermediate', c.intermediate,
     '--layers', c.layers, '--heads', c.heads, '--kv-heads', c.kvHeads, '--head-dim', c.headDim, '--vocab', c.vocab,
     '--seed', c.seed, '--dtype', 'f32'].map(String);
@@ -154,6 +169,33 @@ function sparkstackGenerate(bin, dir, ids, maxTokens) {
     throw new Error(`sparkstack generate JSON lacks last_logits/output_ids arrays: keys ${Object.keys(ss)}`);
   }
   return ss;
+}
+
+// Many sequences in one engine batch: `prompts` submitted together with a small token budget, so
+// prefill chunks of some share steps with decodes of others. Returns one result per prompt.
+function sparkstackGenerateBatch(bin, dir, prompts, maxTokens) {
+  const args = ['generate', '--model', dir, '--max-tokens', String(maxTokens), '--ignore-eos', '--json',
+    '--max-num-batched-tokens', '19', '--max-num-seqs', '4'];
+  for (const p of prompts) args.push('--prompt-ids', p.join(','));
+  const out = runCommand(bin, args, 'sparkstack generate (batch)');
+  const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+  if (lines.length !== prompts.length) throw new Error(`batched generate printed ${lines.length} lines for ${prompts.length} prompts`);
+  return lines;
+}
+
+// Extra prompts of varied lengths for the batch check, deterministic per config.
+function batchPrompts(c, prompt) {
+  const prompts = [prompt];
+  let x = (c.seed * 7919) >>> 0;
+  for (const len of [1, 23, 5]) {
+    const ids = [];
+    for (let i = 0; i < len; ++i) {
+      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+      ids.push(3 + (x % (c.vocab - 3)));
+    }
+    prompts.push(ids);
+  }
+  return prompts;
 }
 
 // On a sparkstack failure, narrows it down with the float64 reference (which agrees with llama.cpp,
@@ -262,7 +304,8 @@ async function main() {
     row.promptLen = prompt.length;
     try {
       fs.rmSync(dir, { recursive: true, force: true });
-      if (o.selfTest) makeCheckpoint({ ...c, out: dir, dtype: c.dtype ?? 'f32' });
+      if (o.selfTest && c.moe) makeMoeCheckpoint({ cfg: moeConfig(c.moe, c.overrides), out: dir, seed: c.seed, dtype: c.dtype ?? 'f32' });
+      else if (o.selfTest) makeCheckpoint({ ...c, out: dir, dtype: c.dtype ?? 'f32' });
       else makeWithSparkstack(o.sparkstack, c, dir);
       if (c.ropeScaling === 'llama3') sharpenRopeScaling(dir);
       if (c.embedScale) rescaleEmbedding(dir, c.embedScale);
@@ -271,12 +314,20 @@ async function main() {
       const ref = new ReferenceModel(dir).generate(prompt, MAX_TOKENS);
       // Referee: the float64 reference vs llama.cpp. A failure here is a harness (converter/runner) bug
       // or a checkpoint the converter misreads, not a sparkstack forward-pass bug.
-      row.refLogits = compareLogits(lc.last_logits, ref.last_logits);
+      row.refLogits = compareLogits(lc.last_logits, ref.last_logits, c.relTol);
       row.refTokens = compareTokens(lc.output_ids, ref.output_ids);
       row.lc = lc.output_ids; row.ref = ref.output_ids;
+      if (c.brokenRoutingCheck) {
+        // The same reference with a wrong group score must lose to llama.cpp, or the check is blind.
+        const broken = new ReferenceModel(dir, { brokenRouting: true }).generate(prompt, MAX_TOKENS);
+        const caught = !compareLogits(lc.last_logits, broken.last_logits, c.relTol).ok ||
+          !compareTokens(lc.output_ids, broken.output_ids).ok;
+        row.brokenCaught = caught;
+        if (!caught) row.error = 'a deliberately broken routing rule (group score = best expert) was not caught';
+      }
       if (!o.selfTest) {
         const ss = sparkstackGenerate(o.sparkstack, dir, prompt, MAX_TOKENS);
-        row.logits = compareLogits(ss.last_logits, lc.last_logits);
+        row.logits = compareLogits(ss.last_logits, lc.last_logits, c.relTol);
         // sparkstack may legitimately stop early at EOS; llama.cpp's runner never stops. Then the
         // shorter stream must be a prefix of llama.cpp's and end with an EOS id from config.json.
         const eos = [].concat(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).eos_token_id ?? []);
@@ -287,12 +338,26 @@ async function main() {
         if (Array.isArray(ss.prompt_ids) && ss.prompt_ids.join(',') !== prompt.join(',')) {
           throw new Error(`sparkstack generate echoed prompt_ids ${ss.prompt_ids} but was given ${prompt}`);
         }
-        row.ssVsRef = compareLogits(ss.last_logits, ref.last_logits);
-        row.ok = row.logits.ok && row.tokens.ok && row.refLogits.ok && row.refTokens.ok;
+        row.ssVsRef = compareLogits(ss.last_logits, ref.last_logits, c.relTol);
+        // The same prompt batched with others must give the same logits and tokens, and so must
+        // each other prompt batched versus run alone.
+        const prompts = batchPrompts(c, prompt);
+        const batched = sparkstackGenerateBatch(o.sparkstack, dir, prompts, MAX_TOKENS);
+        row.batch = { ok: true, why: '' };
+        for (let i = 0; i < prompts.length; ++i) {
+          const alone = i === 0 ? ss : sparkstackGenerate(o.sparkstack, dir, prompts[i], MAX_TOKENS);
+          const l = compareLogits(batched[i].last_logits, alone.last_logits);
+          const t = compareTokens(batched[i].output_ids, alone.output_ids);
+          if (!l.ok || !t.ok || l.rel > 1e-5) {
+            row.batch = { ok: false, why: `prompt ${i} batched vs alone: logits ${l.why || l.rel}, tokens ${t.why || 'same'}` };
+          }
+        }
+        row.ok = row.logits.ok && row.tokens.ok && row.refLogits.ok && row.refTokens.ok && row.batch.ok &&
+          row.brokenCaught !== false;
         row.ss = ss.output_ids;
         if (!row.ok && row.refLogits.ok && row.refTokens.ok) row.triage = triage(o.sparkstack, dir, new ReferenceModel(dir), row, prompt);
       } else {
-        row.ok = row.refLogits.ok && row.refTokens.ok;
+        row.ok = row.refLogits.ok && row.refTokens.ok && row.brokenCaught !== false;
       }
     } catch (e) {
       row.ok = false;
@@ -305,17 +370,19 @@ async function main() {
   // Table.
   const fmt = (r) => (r && Number.isFinite(r.rel) ? r.rel.toExponential(2) : '-');
   console.log(`\nllama.cpp conformance (${o.selfTest ? 'self-test: llama.cpp vs float64 reference' : 'sparkstack vs llama.cpp'}), ` +
-    `prompts of ${[...new Set(rows.map((r) => r.promptLen).filter(Boolean))].join('/')} ids, ${MAX_TOKENS} greedy tokens, tolerance rel ${REL_TOL}`);
+    `prompts of ${[...new Set(rows.map((r) => r.promptLen).filter(Boolean))].join('/')} ids, ${MAX_TOKENS} greedy tokens, tolerance rel ${REL_TOL} (MoE rows ${MOE_REL_TOL})`);
   if (o.selfTest) {
     console.log(`${pad('config', 20)} ${pad('llama.cpp~f64 rel', 18)} ${pad('tokens', 8)} result`);
     for (const r of rows) {
-      console.log(`${pad(r.name, 20)} ${pad(fmt(r.refLogits), 18)} ${pad(r.refTokens ? (r.refTokens.ok ? 'same' : `@${r.refTokens.at}`) : '-', 8)} ${r.ok ? 'PASS' : 'FAIL'}`);
+      console.log(`${pad(r.name, 20)} ${pad(fmt(r.refLogits), 18)} ${pad(r.refTokens ? (r.refTokens.ok ? 'same' : `@${r.refTokens.at}`) : '-', 8)} ${r.ok ? 'PASS' : 'FAIL'}` +
+        (r.brokenCaught ? '  (a broken routing rule is caught)' : ''));
     }
   } else {
     console.log(`${pad('config', 20)} ${pad('max|logit|', 11)} ${pad('ss~llama.cpp rel', 17)} ${pad('ss~f64 rel', 11)} ${pad('llama.cpp~f64', 14)} ${pad('tokens', 8)} result`);
     for (const r of rows) {
       console.log(`${pad(r.name, 20)} ${pad(r.logits && Number.isFinite(r.logits.scale) ? r.logits.scale.toFixed(3) : '-', 11)} ${pad(fmt(r.logits), 17)} ${pad(fmt(r.ssVsRef), 11)} ${pad(fmt(r.refLogits), 14)} ` +
-        `${pad(r.tokens ? (r.tokens.ok ? 'same' : `@${r.tokens.at}`) : '-', 8)} ${r.ok ? 'PASS' : 'FAIL'}${r.note ? '  (' + r.note + ')' : ''}`);
+        `${pad(r.tokens ? (r.tokens.ok ? 'same' : `@${r.tokens.at}`) : '-', 8)} ${r.ok ? 'PASS' : 'FAIL'}${r.note ? '  (' + r.note + ')' : ''}` +
+        (r.brokenCaught ? '  (a broken routing rule is caught)' : ''));
     }
   }
   for (const r of rows) {
@@ -328,6 +395,7 @@ async function main() {
       if (!r.refTokens.ok) console.log(`    tokens: ${r.refTokens.why}\n    llama.cpp: ${r.lc}\n    f64 ref:   ${r.ref ?? ''}`);
     }
     if (r.logits && !r.logits.ok) console.log(`  sparkstack vs llama.cpp logits: ${r.logits.why}`);
+    if (r.batch && !r.batch.ok) console.log(`  many sequences in one batch: ${r.batch.why}`);
     if (r.tokens && !r.tokens.ok) console.log(`  sparkstack vs llama.cpp tokens: ${r.tokens.why}\n    sparkstack: ${r.ss}\n    llama.cpp:  ${r.lc}`);
     if (r.triage) for (const l of r.triage) console.log(`  triage: ${l}`);
   }

@@ -20,6 +20,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { convertMoe, isMoeArch } from './moe_to_gguf.mjs';
 
 // ---------------------------------------------------------------- safetensors reading
 
@@ -213,7 +214,7 @@ export function llama3RopeFactors(headDim, base, scaling) {
   return out;
 }
 
-function dummyVocab(n) {
+export function dummyVocab(n) {
   // "llama" (SentencePiece) vocab: <unk>=0, <s>=1, </s>=2, then byte tokens so llama.cpp finds a
   // newline token, then filler. Token types: 1 normal, 2 unknown, 3 control, 6 byte.
   const tokens = [], scores = [], types = [];
@@ -234,6 +235,26 @@ function firstId(v, fallback) {
   return v ?? fallback;
 }
 
+// The checkpoint's tensors with `get(name, shape)` (checked, marked used) and the GGUF tensor list
+// with `add(ggufName, t, data)` (dims are the PyTorch shape reversed: ne[0] is the innermost,
+// contiguous dimension).
+function tensorReader(hfDir) {
+  const st = readCheckpointTensors(hfDir);
+  const used = new Set();
+  const get = (name, shape) => {
+    const t = st.get(name);
+    if (!t) throw new Error(`${hfDir}/checkpoint: missing tensor ${name}`);
+    if (shape && (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
+      throw new Error(`${hfDir}/checkpoint: tensor ${name} has shape [${t.shape}], expected [${shape}]`);
+    }
+    used.add(name);
+    return t;
+  };
+  const tensors = [];
+  const add = (ggufName, t, data = t.data) => tensors.push({ name: ggufName, dims: t.shape.slice().reverse(), data });
+  return { st, used, get, tensors, add };
+}
+
 export function convert(hfDir, outFile) {
   const configPath = path.join(hfDir, 'config.json');
   const cfg = JSON.parse(fs.readFileSync(configPath, 'utf8'));
@@ -241,7 +262,8 @@ export function convert(hfDir, outFile) {
   let arch;
   if (archName === 'LlamaForCausalLM') arch = 'llama';
   else if (archName === 'Qwen3ForCausalLM') arch = 'qwen3';
-  else throw new Error(`${configPath}: architectures[0] is ${JSON.stringify(archName)}; expected LlamaForCausalLM or Qwen3ForCausalLM`);
+  else if (isMoeArch(cfg.model_type)) return convertMoeCheckpoint(hfDir, cfg, configPath, outFile);
+  else throw new Error(`${configPath}: architectures[0] is ${JSON.stringify(archName)}; expected LlamaForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM, DeepseekV3ForCausalLM, Glm4MoeForCausalLM or MiniMaxM2ForCausalLM`);
 
   const need = (k) => {
     if (cfg[k] === undefined) throw new Error(`${configPath}: missing field ${k}`);
@@ -264,20 +286,7 @@ export function convert(hfDir, outFile) {
     throw new Error(`${configPath}: rope_scaling type ${ropeType} not supported for ${arch} (only llama3 on llama)`);
   }
 
-  const st = readCheckpointTensors(hfDir);
-  const used = new Set();
-  const get = (name, shape) => {
-    const t = st.get(name);
-    if (!t) throw new Error(`${hfDir}/checkpoint: missing tensor ${name}`);
-    if (shape && (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
-      throw new Error(`${hfDir}/checkpoint: tensor ${name} has shape [${t.shape}], expected [${shape}]`);
-    }
-    used.add(name);
-    return t;
-  };
-  const tensors = [];
-  // GGUF dims are the PyTorch shape reversed (ne[0] is the innermost, contiguous dimension).
-  const add = (ggufName, t, data = t.data) => tensors.push({ name: ggufName, dims: t.shape.slice().reverse(), data });
+  const { st, used, get, tensors, add } = tensorReader(hfDir);
 
   add('token_embd.weight', get('model.embed_tokens.weight', [vocab, hidden]));
   add('output_norm.weight', get('model.norm.weight', [hidden]));
@@ -343,6 +352,39 @@ export function convert(hfDir, outFile) {
     ['tokenizer.ggml.add_bos_token', GGUF.BOOL, false],
   ];
   writeGguf(outFile, kv, tensors);
+  return { arch, tensors: tensors.length };
+}
+
+// The MoE families (moe_to_gguf.mjs): the same embedding/output tensors and vocabulary as above.
+function convertMoeCheckpoint(hfDir, cfg, configPath, outFile) {
+  const { st, used, get, tensors, add } = tensorReader(hfDir);
+  const H = cfg.hidden_size;
+  add('token_embd.weight', get('model.embed_tokens.weight', [cfg.vocab_size, H]));
+  add('output_norm.weight', get('model.norm.weight', [H]));
+  if (!cfg.tie_word_embeddings) add('output.weight', get('lm_head.weight', [cfg.vocab_size, H]));
+  const { arch, kv } = convertMoe(cfg, configPath, get, add, tensors);
+  const mtpFrom = cfg.num_hidden_layers;
+  const unused = [...st.keys()].filter((n) => {
+    if (used.has(n) || n.endsWith('rotary_emb.inv_freq')) return false;
+    const m = n.match(/^model\.layers\.(\d+)\./);
+    return !(m && Number(m[1]) >= mtpFrom);  // multi-token-prediction layers are skipped
+  });
+  if (unused.length) throw new Error(`${hfDir}/checkpoint: tensors not understood by the converter: ${unused.join(', ')}`);
+  const v = dummyVocab(cfg.vocab_size);
+  writeGguf(outFile, [
+    ['general.architecture', GGUF.STRING, arch],
+    ['general.name', GGUF.STRING, `sparkstack-conformance-${arch}`],
+    ['general.alignment', GGUF.U32, ALIGNMENT],
+    ['general.file_type', GGUF.U32, 0],
+    ...kv,
+    ['tokenizer.ggml.model', GGUF.STRING, 'llama'],
+    ['tokenizer.ggml.tokens', GGUF.ARRAY, { elemType: GGUF.STRING, items: v.tokens }],
+    ['tokenizer.ggml.scores', GGUF.ARRAY, { elemType: GGUF.F32, items: v.scores }],
+    ['tokenizer.ggml.token_type', GGUF.ARRAY, { elemType: GGUF.I32, items: v.types }],
+    ['tokenizer.ggml.bos_token_id', GGUF.U32, firstId(cfg.bos_token_id, 1)],
+    ['tokenizer.ggml.eos_token_id', GGUF.U32, firstId(cfg.eos_token_id, 2)],
+    ['tokenizer.ggml.add_bos_token', GGUF.BOOL, false],
+  ], tensors);
   return { arch, tensors: tensors.length };
 }
 

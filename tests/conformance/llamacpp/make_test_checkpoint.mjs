@@ -29,22 +29,23 @@ function f32ToBf16(x) {
 }
 
 export function writeSafetensors(file, tensors, dtype) {
-  // tensors: array of [name, shape, Float32Array]
+  // tensors: array of [name, shape, Float32Array, optional dtype overriding `dtype`]
   const header = {};
   let offset = 0;
   const bufs = [];
-  for (const [name, shape, data] of tensors) {
+  for (const [name, shape, data, own] of tensors) {
+    const dt = own ?? dtype;
     let bytes;
-    if (dtype === 'f32') {
+    if (dt === 'f32') {
       bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    } else if (dtype === 'bf16') {
+    } else if (dt === 'bf16') {
       const u16 = new Uint16Array(data.length);
       for (let i = 0; i < data.length; ++i) u16[i] = f32ToBf16(data[i]);
       bytes = Buffer.from(u16.buffer);
     } else {
-      throw new Error(`unsupported dtype ${dtype}`);
+      throw new Error(`unsupported dtype ${dt}`);
     }
-    header[name] = { dtype: dtype.toUpperCase(), shape, data_offsets: [offset, offset + bytes.length] };
+    header[name] = { dtype: dt.toUpperCase(), shape, data_offsets: [offset, offset + bytes.length] };
     offset += bytes.length;
     bufs.push(bytes);
   }

@@ -10,6 +10,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readCheckpointTensors } from './hf_to_gguf.mjs';
+import { isMoeArch } from './moe_to_gguf.mjs';
+import { MoeReferenceModel } from './moe_reference.mjs';
 
 function invFreqs(cfg, hd) {
   const base = cfg.rope_theta ?? 10000.0;
@@ -56,8 +58,13 @@ function matvec(W, rows, cols, x) {
 }
 
 export class ReferenceModel {
-  constructor(hfDir) {
+  // options.brokenRouting: see moe_reference.mjs (MoE configs only).
+  constructor(hfDir, options = {}) {
     this.cfg = JSON.parse(fs.readFileSync(path.join(hfDir, 'config.json'), 'utf8'));
+    if (isMoeArch(this.cfg.model_type)) {
+      this.moe = new MoeReferenceModel(hfDir, options);
+      return;
+    }
     const st = readCheckpointTensors(hfDir);
     this.w = (n) => {
       const t = st.get(n);
@@ -86,6 +93,7 @@ export class ReferenceModel {
   // Returns logits (Float64Array) at the last position of ids. layerOut, if given, receives the
   // residual stream after each layer for the last position.
   forward(ids, layerOut) {
+    if (this.moe) return this.moe.forward(ids);
     const { H, NH, NKV, HD, V, F, L, eps } = this;
     const T = ids.length;
     const emb = this.w('model.embed_tokens.weight');

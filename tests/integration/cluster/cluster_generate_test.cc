@@ -7,10 +7,13 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "runtime/model/safetensors.h"
 #include "runtime/model/tiny_model.h"
 
 namespace sparkstack {
@@ -53,6 +56,18 @@ std::string WriteModel(Architecture arch, const std::string& name) {
   std::filesystem::remove_all(dir);
   EXPECT_TRUE(WriteTinyModel({.config = c, .seed = 17}, dir.string()).ok());
   return dir.string();
+}
+
+// Rewrites the model's checkpoint without `name`.
+void RemoveTensor(const std::string& dir, const std::string& name) {
+  auto file = SafetensorsFile::Open(dir + "/model.safetensors");
+  ASSERT_TRUE(file.ok());
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const auto& entry : (*file)->entries()) {
+    if (entry.name != name) tensors.emplace_back(entry.name, (*file)->Get(entry.name)->Clone());
+  }
+  file->reset();
+  ASSERT_TRUE(WriteSafetensors(dir + "/model.safetensors", tensors).ok());
 }
 
 nlohmann::json Generate(const std::string& model, const std::string& extra) {
@@ -128,6 +143,49 @@ TEST(ClusterGenerateZeroTokensTest, ReportsTheSameLastLogits) {
   EXPECT_EQ(got["last_logits"], want["last_logits"]);
 }
 
+// A prompts file with per-line sampling fields gives each line what the same flags give alone.
+TEST(GeneratePromptsFileTest, EachLineEqualsItsFlagsAlone) {
+  const std::string model = WriteModel(Architecture::kQwen3, "prompts_file");
+  const std::string file = model + "/prompts.jsonl";
+  {
+    std::ofstream out(file);
+    out << R"({"prompt_ids": [1, 2, 3], "max_tokens": 5})" << "\n\n"
+        << R"({"prompt_ids": [9, 8], "temperature": 0.9, "top_k": 20, "seed": 77, "max_tokens": 7})"
+        << "\n"
+        << R"({"prompt_ids": [4], "min_p": 0.1, "temperature": 1.2, "seed": 5, "frequency_penalty": 0.5})"
+        << "\n";
+  }
+  const CommandResult all = RunCommand(Binary() + " generate --model " + model +
+                                       " --prompts-file " + file + " --ignore-eos --no-logits --json");
+  ASSERT_EQ(all.exit_code, 0) << all.output;
+  const std::vector<std::string> alone_flags = {
+      " --prompt-ids 1,2,3 --max-tokens 5",
+      " --prompt-ids 9,8 --temperature 0.9 --top-k 20 --seed 77 --max-tokens 7",
+      " --prompt-ids 4 --min-p 0.1 --temperature 1.2 --seed 5 --frequency-penalty 0.5"};
+  std::istringstream lines(all.output);
+  for (const std::string& flags : alone_flags) {
+    std::string line;
+    ASSERT_TRUE(std::getline(lines, line)) << all.output;
+    const CommandResult alone = RunCommand(Binary() + " generate --model " + model + flags +
+                                           " --ignore-eos --no-logits --json");
+    ASSERT_EQ(alone.exit_code, 0) << alone.output;
+    EXPECT_EQ(nlohmann::json::parse(line), nlohmann::json::parse(alone.output)) << flags;
+  }
+}
+
+TEST(GeneratePromptsFileTest, ABadLineIsNamed) {
+  const std::string model = WriteModel(Architecture::kLlama, "prompts_bad");
+  const std::string file = model + "/bad.jsonl";
+  {
+    std::ofstream out(file);
+    out << R"({"prompt_ids": [1, 2]})" << "\n" << R"({"prompt_ids": [1], "top_k": "many"})" << "\n";
+  }
+  const CommandResult r =
+      RunCommand(Binary() + " generate --model " + model + " --prompts-file " + file);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find(file + ":2: \"top_k\""), std::string::npos) << r.output;
+}
+
 TEST(ClusterErrorsTest, ImpossibleSplitFailsClearlyAndQuickly) {
   const std::string model = WriteModel(Architecture::kLlama, "split");
   const CommandResult r = RunCommand("timeout 60 " + Binary() + " generate --model " + model +
@@ -135,7 +193,8 @@ TEST(ClusterErrorsTest, ImpossibleSplitFailsClearlyAndQuickly) {
                                      " --timeout 20");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.exit_code, 124) << "timed out instead of failing";
-  EXPECT_NE(r.output.find("not divisible by tp 3"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("tp 3 does not divide the 8 attention heads"), std::string::npos)
+      << r.output;
 }
 
 TEST(ClusterErrorsTest, BadTokenIsRejectedBeforeAnyRankStarts) {
@@ -143,8 +202,23 @@ TEST(ClusterErrorsTest, BadTokenIsRejectedBeforeAnyRankStarts) {
   const CommandResult r = RunCommand("timeout 60 " + Binary() + " generate --model " + model +
                                      " --prompt-ids 1,999 --max-tokens 2 --tp 2 --local-ranks");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("token id 999 is outside the vocabulary"), std::string::npos)
+  EXPECT_NE(r.output.find("id 999, outside the vocabulary [0, 251)"), std::string::npos)
       << r.output;
+}
+
+// A rank that fails on its own (here: rank 1 lacks a tensor of its stage) is reported once, by
+// rank 0, with that rank's own message; the other ranks' reactions to it stay quiet.
+TEST(ClusterErrorsTest, AWorkersFailureIsReportedOnceWithItsOwnMessage) {
+  const std::string model = WriteModel(Architecture::kLlama, "worker_fails");
+  RemoveTensor(model, "model.layers.2.mlp.up_proj.weight");
+  const CommandResult r = RunCommand("timeout 60 " + Binary() + " generate --model " + model +
+                                     " --prompt-ids 1,2 --max-tokens 2 --pp 2 --local-ranks");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("rank 1: no weight for layer model.layers.2.mlp.up_proj"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << "reported more than once:\n"
+                                                                   << r.output;
 }
 
 TEST(ClusterErrorsTest, WorkerWithBadRendezvousAddressNamesIt) {

@@ -50,6 +50,17 @@ TEST(ParallelPlanTest, ValidationNamesTheField) {
               HasSubstr("tp=2 pp=2 needs 4 ranks, but the world has 3"));
 }
 
+TEST(ParallelPlanTest, ExpertParallelGroupsDivideTp) {
+  EXPECT_EQ(ParallelPlan({.tp = 4, .pp = 1}).ExpertParallel(), 4);  // default: tp
+  EXPECT_EQ(ParallelPlan({.tp = 4, .pp = 1, .ep = 2}).ExpertParallel(), 2);
+  EXPECT_TRUE(ParallelPlan({.tp = 4, .pp = 2, .ep = 1}).Validate().ok());
+  EXPECT_THAT(ParallelPlan({.tp = 4, .pp = 1, .ep = 3}).Validate().message(),
+              HasSubstr("ep must divide tp = 4"));
+  EXPECT_FALSE(ParallelPlan({.tp = 2, .pp = 1, .ep = -1}).Validate().ok());
+  EXPECT_EQ(ParallelPlan({.tp = 4, .pp = 2, .ep = 2}).ToString(), "tp=4 pp=2 ep=2");
+  EXPECT_EQ(ParallelPlan({.tp = 4, .pp = 2, .ep = 4}).world_size(), 8);  // ep adds no ranks
+}
+
 TEST(RankInfoTest, CreateChecksRange) {
   auto info = RankInfo::Create({.tp = 4, .pp = 1}, 3);
   ASSERT_TRUE(info.ok());

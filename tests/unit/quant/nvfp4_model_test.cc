@@ -20,6 +20,7 @@
 #include "runtime/quant/nvfp4_checkpoint_writer.h"
 #include "runtime/quant/nvfp4_quantizer.h"
 #include "runtime/quant/quant_scheme.h"
+#include "tests/unit/model/paged_driver.h"
 
 namespace sparkstack {
 namespace {
@@ -46,15 +47,15 @@ std::vector<float> RunLogits(const std::string& dir, const std::vector<int32_t>&
   auto model = LoadModel(dir, *backend);
   EXPECT_TRUE(model.ok()) << model.status();
   if (!model.ok()) return {};
-  auto cache = (*model)->NewKvCache(static_cast<int64_t>(prompt.size()));
-  EXPECT_TRUE(cache.ok()) << cache.status();
+  testing::PagedDriver driver(**model, *backend, 8, /*shuffle_seed=*/0);
+  const int s = driver.Add({prompt[0]});
   std::vector<float> all;
   for (size_t t = 0; t < prompt.size(); ++t) {
-    auto logits = (*model)->Forward(std::span<const int32_t>(&prompt[t], 1), t, *cache);
+    if (t > 0) driver.Append(s, prompt[t]);
+    auto logits = driver.Step({{s, 1}});
     EXPECT_TRUE(logits.ok()) << logits.status();
     if (!logits.ok()) return {};
-    const float* p = logits->data_as<float>();
-    all.insert(all.end(), p, p + logits->numel());
+    all.insert(all.end(), (*logits)[s].begin(), (*logits)[s].end());
   }
   return all;
 }

@@ -228,8 +228,8 @@ TEST(WeightLoaderTest, MalformedModelOptLayers) {
        absl::StatusCode::kInvalidArgument, "non-negative"},
       {"no weight at all", {{"other.weight", RandomBf16(2, 16, 6)}}, absl::StatusCode::kNotFound,
        p + ".weight"},
-      {"fp8 weight", {{p + ".weight", Tensor::Zeros(DType::kF8E4M3, {6, 32})}},
-       absl::StatusCode::kUnimplemented, "FP8"},
+      {"fp8 weight without block scales", {{p + ".weight", Tensor::Zeros(DType::kF8E4M3, {6, 32})}},
+       absl::StatusCode::kNotFound, p + ".weight_scale_inv"},
   };
   for (const Case& c : cases) {
     TempDir dir;
