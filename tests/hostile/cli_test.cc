@@ -36,8 +36,8 @@ TEST_F(HostileCli, RangeErrorsAreShort) {
   const RunResult result = Generate({"--prompt-ids", "1", "--max-tokens", "-1"});
   ExpectFailure(result, kCliValidationError, "--max-tokens: must be >= 0, found -1");
   EXPECT_FALSE(std::regex_search(result.err, std::regex("[0-9]{25}"))) << Describe(result);
-  ExpectFailure(Generate({"--prompt-ids", "1", "--threads", "0"}), kCliValidationError,
-                "--threads: must be > 0, found 0");
+  ExpectFailure(Generate({"--prompt-ids", "1", "--tp", "0"}), kCliValidationError,
+                "--tp: must be > 0, found 0");
   ExpectFailure(Generate({"--prompt-ids", "1", "--threads", "0x2"}), kCliValidationError,
                 "expected an integer in decimal, found '0x2'");
 }
@@ -58,9 +58,12 @@ TEST_F(HostileCli, SeedsAreUnsigned64Bit) {
 
 TEST_F(HostileCli, TimeoutMustBePositive) {
   ExpectFailure(Generate({"--prompt-ids", "1", "--timeout", "-1"}), kCliValidationError,
-                "--timeout: must be a positive number of seconds, found -1");
+                "--timeout: must be > 0, found -1");
   ExpectFailure(Generate({"--prompt-ids", "1", "--timeout", "0"}), kCliValidationError,
-                "must be a positive number of seconds");
+                "--timeout: must be > 0, found 0");
+  // The same rule for a --timeout declared without a range check.
+  ExpectFailure(RunSparkstack({"worker", "--timeout", "0"}), kCliValidationError,
+                "--timeout: must be a positive number of seconds, found 0");
 }
 
 TEST_F(HostileCli, StrictIdLists) {
