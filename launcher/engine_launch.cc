@@ -3,9 +3,9 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "runtime/engine/cluster_join.h"
 #include "launcher/rendezvous_address.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/engine/cluster_join.h"
 
 namespace sparkstack::launcher {
 
@@ -55,8 +55,7 @@ void AddEngineFlags(CLI::App& cmd, EngineFlags& f) {
                "do not reuse the KV of shared prompt prefixes");
 }
 
-absl::StatusOr<std::unique_ptr<LaunchedEngine>> LaunchedEngine::Start(const std::string& model_dir,
-                                                                      const EngineFlags& f) {
+EngineOptions EngineOptionsFromFlags(const std::string& model_dir, const EngineFlags& f) {
   EngineOptions options;
   options.model_dir = model_dir;
   options.plan = {.tp = f.tp, .pp = f.pp, .ep = f.ep};
@@ -68,6 +67,12 @@ absl::StatusOr<std::unique_ptr<LaunchedEngine>> LaunchedEngine::Start(const std:
   options.kv_cache_bytes = f.kv_cache_bytes;
   options.kv_cache_memory_fraction = f.kv_cache_memory_fraction;
   options.enable_prefix_caching = !f.no_prefix_caching;
+  return options;
+}
+
+absl::StatusOr<std::unique_ptr<LaunchedEngine>> LaunchedEngine::Start(const std::string& model_dir,
+                                                                      const EngineFlags& f) {
+  EngineOptions options = EngineOptionsFromFlags(model_dir, f);
   // Everything that can be checked alone is checked before anyone is waited for.
   SPARKSTACK_ASSIGN_OR_RETURN(options, ResolveEngineOptions(options));
 

@@ -34,6 +34,9 @@ struct EngineFlags {
 
 void AddEngineFlags(CLI::App& command, EngineFlags& flags);
 
+// The engine's options as the flags give them (not yet resolved against the model).
+EngineOptions EngineOptionsFromFlags(const std::string& model_dir, const EngineFlags& flags);
+
 // A running engine and, for a local cluster, its worker processes.
 class LaunchedEngine {
  public:

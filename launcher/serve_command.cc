@@ -95,22 +95,6 @@ absl::StatusOr<control::ServeClusterOptions> ClusterOptions(const ServeFlags& f)
   return options;
 }
 
-// The engine's options; EngineHeadRank::Create checks them, with the model's config, before any
-// node is contacted.
-EngineOptions EngineOptionsFrom(const ServeFlags& f) {
-  EngineOptions options;
-  options.model_dir = f.model;
-  options.plan = {.tp = f.engine.tp, .pp = f.engine.pp};
-  options.threads = f.engine.threads;
-  options.max_num_seqs = f.engine.max_num_seqs;
-  options.max_num_batched_tokens = f.engine.max_num_batched_tokens;
-  options.max_model_len = f.engine.max_model_len;
-  options.kv_cache_bytes = f.engine.kv_cache_bytes;
-  options.kv_cache_memory_fraction = f.engine.kv_cache_memory_fraction;
-  options.enable_prefix_caching = !f.engine.no_prefix_caching;
-  return options;
-}
-
 absl::Status Run(const ServeFlags& f) {
   BlockTerminationSignals();
   SPARKSTACK_ASSIGN_OR_RETURN(control::ServeClusterOptions options, ClusterOptions(f));
@@ -125,8 +109,9 @@ absl::Status Run(const ServeFlags& f) {
   if (f.probe) {
     head = std::make_unique<control::DataPlaneProbeHead>();
   } else {
-    SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<control::EngineHeadRank> engine,
-                                control::EngineHeadRank::Create(EngineOptionsFrom(f)));
+    SPARKSTACK_ASSIGN_OR_RETURN(
+        std::unique_ptr<control::EngineHeadRank> engine,
+        control::EngineHeadRank::Create(EngineOptionsFromFlags(f.model, f.engine)));
     engine_head = engine.get();
     head = std::move(engine);
   }

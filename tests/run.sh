@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README): installs what is missing, builds everything (CUDA targets compile-only
 # where nvcc exists and no GPU does), runs the unit tests again under AddressSanitizer +
-# UndefinedBehaviorSanitizer, then every test (unit, integration, conformance against llama.cpp and
+# UndefinedBehaviorSanitizer, cross-builds the CPU unit tests for aarch64 and runs them under qemu
+# (.ci/cross-aarch64.sh), then every test (unit, integration, conformance against llama.cpp and
 # Hugging Face) with ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,12 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSPARKSTACK_CUDA=OFF
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs"
+
+# aarch64: the CPU libraries and their unit tests cross-built with Debian's arm64 packages and run
+# under qemu (NEON paths); skipped, and said so, where the cross toolchain cannot be installed.
+cross_rc=0
+bash .ci/cross-aarch64.sh || cross_rc=$?
+if [ "$cross_rc" -eq 77 ]; then echo "aarch64 check skipped (no cross toolchain)"; elif [ "$cross_rc" -ne 0 ]; then exit "$cross_rc"; fi
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$jobs"

@@ -116,6 +116,28 @@ class CudaBackend final : public Backend, public CudaBackendControl {
   absl::Status Sample(const Tensor& logits, int64_t vocab_limit, std::span<const SamplingRow> rows,
                       std::span<SampledToken> out) override;
 
+  // Projection biases, mixture of experts and latent attention have no CUDA kernels yet:
+  // ResolveEngineOptions refuses such models on this backend before anything loads.
+  absl::Status AddBias(Tensor&, const Tensor&) override { return NotOnCuda("AddBias"); }
+  absl::Status MoeRoute(const Tensor&, const Tensor&, const MoeRouting&, Tensor&,
+                        Tensor&) override {
+    return NotOnCuda("MoeRoute");
+  }
+  int64_t MoeExpertsWorkspaceBytes(int64_t, int64_t, const ExpertSet&) const override {
+    return 0;
+  }
+  absl::Status MoeExperts(const Tensor&, const Tensor&, const Tensor&, const ExpertSet&, Tensor&,
+                          Tensor&) override {
+    return NotOnCuda("MoeExperts");
+  }
+  absl::Status StoreLatent(const Tensor&, const Tensor&, Tensor&) override {
+    return NotOnCuda("StoreLatent");
+  }
+  absl::Status PagedLatentAttention(const Tensor&, const Tensor&, int64_t, int64_t,
+                                    const AttentionMetadata&, float, Tensor&) override {
+    return NotOnCuda("PagedLatentAttention");
+  }
+
   // CudaBackendControl
   absl::Status BeginCapture() override { return stream_->BeginCapture(); }
   absl::StatusOr<int> EndCapture() override { return stream_->EndCapture(); }
@@ -128,6 +150,10 @@ class CudaBackend final : public Backend, public CudaBackendControl {
 
  private:
   CudaBackend() = default;
+  static absl::Status NotOnCuda(const char* op) {
+    return absl::UnimplementedError(
+        absl::StrCat(op, " has no CUDA kernel yet: run this model with --backend cpu"));
+  }
   absl::StatusOr<void*> Scratch(size_t bytes, const std::string& what);
   absl::Status Nvfp4Linear(const Tensor& x, const Weight& weight, Tensor& out);
   absl::Status DenseLinear(const Tensor& x, const Weight& weight, Tensor& out);

@@ -69,6 +69,25 @@ class SkewedRmsNorm final : public Backend {
                       std::span<SampledToken> o) override {
     return cpu_->Sample(l, v, r, o);
   }
+  absl::Status AddBias(Tensor& x, const Tensor& b) override { return cpu_->AddBias(x, b); }
+  absl::Status MoeRoute(const Tensor& l, const Tensor& b, const MoeRouting& r, Tensor& i,
+                        Tensor& w) override {
+    return cpu_->MoeRoute(l, b, r, i, w);
+  }
+  int64_t MoeExpertsWorkspaceBytes(int64_t t, int64_t k, const ExpertSet& e) const override {
+    return cpu_->MoeExpertsWorkspaceBytes(t, k, e);
+  }
+  absl::Status MoeExperts(const Tensor& x, const Tensor& i, const Tensor& w, const ExpertSet& e,
+                          Tensor& ws, Tensor& o) override {
+    return cpu_->MoeExperts(x, i, w, e, ws, o);
+  }
+  absl::Status StoreLatent(const Tensor& l, const Tensor& s, Tensor& c) override {
+    return cpu_->StoreLatent(l, s, c);
+  }
+  absl::Status PagedLatentAttention(const Tensor& q, const Tensor& c, int64_t vo, int64_t vw,
+                                    const AttentionMetadata& m, float s, Tensor& o) override {
+    return cpu_->PagedLatentAttention(q, c, vo, vw, m, s, o);
+  }
 
  private:
   std::unique_ptr<Backend> cpu_ = MakeCpuBackend();
