@@ -5,7 +5,9 @@
 #include "absl/strings/str_cat.h"
 #include "launcher/command_registry.h"
 #include "nlohmann/json.hpp"
+#include "runtime/core/memory_budget.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/model/model_config.h"
 #include "runtime/model/tiny_model.h"
 
 namespace sparkstack::launcher {
@@ -23,6 +25,21 @@ struct MakeTinyModelFlags {
   std::string config_overrides;  // JSON object of config.json keys (MoE fields, ...)
   bool fp8 = false;
 };
+
+// Bytes of the dense tensors WriteTinyModel creates (runtime/model/tiny_model.cc; MoE experts are
+// not counted, so for MoE configs this is a lower bound), saturating at UINT64_MAX: sizes come
+// from flags and their products can overflow.
+uint64_t TinyModelBytes(const ModelConfig& c) {
+  using u128 = unsigned __int128;
+  const u128 h = static_cast<u128>(c.hidden_size), d = static_cast<u128>(c.head_dim);
+  const u128 per_layer = 2 * h + (static_cast<u128>(c.num_heads) * d * h) * 2 +
+                         (static_cast<u128>(c.num_kv_heads) * d * h) * 2 +
+                         3 * static_cast<u128>(c.intermediate_size) * h + (c.qk_norm ? 2 * d : 0);
+  const u128 embeddings = static_cast<u128>(c.vocab_size) * h * (c.tie_word_embeddings ? 1 : 2);
+  const u128 elements = embeddings + per_layer * static_cast<u128>(c.num_layers) + h;
+  const u128 bytes = elements * (c.torch_dtype == DType::kF32 ? 4 : 2);
+  return bytes > UINT64_MAX ? UINT64_MAX : static_cast<uint64_t>(bytes);
+}
 
 absl::Status Run(const MakeTinyModelFlags& f) {
   const Architecture arch = ArchitectureFromName(f.arch).value_or(Architecture::kLlama);
@@ -44,7 +61,9 @@ absl::Status Run(const MakeTinyModelFlags& f) {
                       .high_freq_factor = 4.0, .original_max_position_embeddings = 64};
   }
   if (c.num_heads % c.num_kv_heads != 0) {
-    return absl::InvalidArgumentError("--heads must be a multiple of --kv-heads");
+    return absl::InvalidArgumentError(absl::StrCat("--heads ", c.num_heads,
+                                                   " must be a multiple of --kv-heads ",
+                                                   c.num_kv_heads));
   }
   if (!f.config_overrides.empty()) {
     // The flags above first, then the overrides, then the whole config checked by the parser.
@@ -58,6 +77,14 @@ absl::Status Run(const MakeTinyModelFlags& f) {
     SPARKSTACK_ASSIGN_OR_RETURN(c, ParseModelConfig(json, "--config-overrides"));
   }
   options.fp8_block = f.fp8;
+  // The config must be one the runtime can load (even head_dim, sizes in range, ...): check it
+  // the way a reader of config.json will, before writing anything.
+  auto reread = ParseModelConfig(ModelConfigToJson(c), "(make-tiny-model flags)");
+  if (!reread.ok()) return reread.status();
+  // WriteTinyModel holds every tensor in memory until the file is written.
+  SPARKSTACK_RETURN_IF_ERROR(CheckMemoryBudget(
+      TinyModelBytes(c), absl::StrCat("make-tiny-model (", c.num_layers, " layers, hidden ",
+                                      c.hidden_size, ", vocab ", c.vocab_size, ")")));
   options.seed = f.seed;
   return WriteTinyModel(options, f.out);
 }

@@ -1,52 +1,70 @@
 #include "launcher/prompt_input.h"
 
-#include <fstream>
-#include <sstream>
+#include <cstdint>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
+#include "runtime/core/read_file.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/tokenizer/chat_messages.h"
 #include "runtime/tokenizer/jinja/chat_template.h"
 
 namespace sparkstack::launcher {
 namespace {
 
+// "1, 2,3": decimal token ids separated by commas (spaces around them allowed). Strict: an empty
+// item ("1,,2", "1,", ""), a sign, a non-integer or an id past int32 is an error naming the item.
 absl::StatusOr<std::vector<int32_t>> ParseIds(const std::string& text) {
   std::vector<int32_t> ids;
-  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
-    int32_t id;
-    if (!absl::SimpleAtoi(part, &id)) {
+  int position = 0;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    ++position;
+    part = absl::StripAsciiWhitespace(part);
+    auto error = [&](const std::string& what) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--prompt-ids: '", part, "' is not an integer token id"));
+          absl::StrCat("--prompt-ids '", text, "': item ", position, " ", what));
+    };
+    if (part.empty()) return error("is empty (write ids as 1,2,3)");
+    if (part.find_first_not_of("0123456789") != absl::string_view::npos) {
+      return error(absl::StrCat("'", part, "' is not a token id (a non-negative integer)"));
     }
-    ids.push_back(id);
+    uint64_t id = 0;
+    if (!absl::SimpleAtoi(part, &id) || id > static_cast<uint64_t>(INT32_MAX)) {
+      return error(absl::StrCat("'", part, "' is out of range (token ids are 0 to ", INT32_MAX,
+                                ")"));
+    }
+    ids.push_back(static_cast<int32_t>(id));
   }
-  if (ids.empty()) return absl::InvalidArgumentError("--prompt-ids is empty");
   return ids;
 }
 
-// The messages of a chat file, in file order (tojson in templates keeps key order).
+// The messages of a chat file, in file order (tojson in templates keeps key order), checked
+// against the chat message schema and shaped for the template (runtime/tokenizer/chat_messages.h).
 absl::StatusOr<nlohmann::ordered_json> ReadMessages(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("--chat: cannot read ", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto json = nlohmann::ordered_json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, " is not JSON"));
+  SPARKSTACK_ASSIGN_OR_RETURN(
+      std::string text, ReadRegularFile(path, kMaxChatFileBytes, "--chat file",
+                                        kJsonDomBytesPerTextByte));
+  if (absl::Status nesting = tokenizer::CheckJsonNesting(text); !nesting.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--chat file ", path, ": ", nesting.message()));
+  }
+  auto json = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) {
+    return absl::InvalidArgumentError(absl::StrCat("--chat file ", path, " is not JSON"));
+  }
   if (json.is_object() && json.contains("messages")) json = json["messages"];
-  if (!json.is_array() || json.empty()) {
+  if (!json.is_array()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        path, ": expected a non-empty array of messages or {\"messages\": [...]}"));
+        "--chat file ", path, ": expected an array of messages or {\"messages\": [...]}"));
   }
-  for (const auto& message : json) {
-    if (!message.is_object() || !message.contains("role") || !message["role"].is_string()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": every message needs a \"role\" string"));
-    }
+  auto prepared = tokenizer::PrepareChatMessages(json);
+  if (!prepared.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--chat file ", path, ": ", prepared.status().message()));
   }
-  return json;
+  return *std::move(prepared);
 }
 
 }  // namespace

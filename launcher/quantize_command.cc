@@ -16,11 +16,13 @@ struct QuantizeFlags {
   std::string in_dir;
   std::string out_dir;
   std::vector<std::string> exclude;
+  bool overwrite = false;
 };
 
 absl::Status Run(const QuantizeFlags& f) {
   QuantizeCheckpointOptions options;
   options.exclude = f.exclude;
+  options.overwrite = f.overwrite;
   auto report = QuantizeCheckpointToNvfp4(f.in_dir, f.out_dir, options);
   if (!report.ok()) return report.status();
   std::printf("quantized %lld linear layers to nvfp4, kept %lld tensors; %.2f MiB -> %.2f MiB in %s\n",
@@ -36,7 +38,11 @@ void SetupQuantizeCommand(CLI::App& root) {
       "quantize", "Quantize a dense checkpoint's linear layers (ModelOpt NVFP4 layout)");
   cmd->add_option("--to", flags->to, "target format")->check(CLI::IsMember({"nvfp4"}));
   cmd->add_option("in_dir", flags->in_dir, "dense Hugging Face model directory")->required();
-  cmd->add_option("out_dir", flags->out_dir, "output directory")->required();
+  cmd->add_option("out_dir", flags->out_dir,
+                  "output directory: absent or empty, or replaced as a whole with --overwrite")
+      ->required();
+  cmd->add_flag("--overwrite", flags->overwrite,
+                "replace a non-empty output directory (atomically, once the new one is written)");
   cmd->add_option("--exclude", flags->exclude,
                   "fnmatch pattern of modules to keep dense (repeatable); lm_head, embeddings, "
                   "norms and MoE routers are always kept");

@@ -15,7 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "launcher/command_registry.h"
 #include "nlohmann/json.hpp"
+#include "runtime/core/read_file.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/tokenizer/chat_messages.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 namespace sparkstack::launcher {
@@ -56,11 +58,13 @@ absl::StatusOr<std::string> RenderMessages(const Tokenizer& tok, const json& lin
     extra = *it;
   }
   if (auto it = line.find("tools"); it != line.end()) extra["tools"] = *it;
-  return tok.ApplyChatTemplate(line["messages"], add_generation_prompt, extra);
+  SPARKSTACK_ASSIGN_OR_RETURN(json messages, tokenizer::PrepareChatMessages(line["messages"]));
+  return tok.ApplyChatTemplate(messages, add_generation_prompt, extra);
 }
 
 absl::StatusOr<json> ProcessLine(const Tokenizer& tok, const std::string& text,
                                  const TokenizeOptions& options) {
+  SPARKSTACK_RETURN_IF_ERROR(tokenizer::CheckJsonNesting(text));
   json line = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (line.is_discarded()) return absl::InvalidArgumentError("line is not valid JSON");
   if (!line.is_object()) return absl::InvalidArgumentError("line must be a JSON object");
@@ -71,8 +75,13 @@ absl::StatusOr<json> ProcessLine(const Tokenizer& tok, const std::string& text,
     }
     std::vector<int32_t> ids;
     for (const json& id : *ids_it) {
-      if (!id.is_number_integer() || id.get<int64_t>() < INT32_MIN || id.get<int64_t>() > INT32_MAX) {
+      if (!id.is_number_integer()) {
         return absl::InvalidArgumentError(absl::StrCat("\"ids\" must hold integers, found ", id.dump()));
+      }
+      if ((id.is_number_unsigned() && id.get<uint64_t>() > INT32_MAX) ||
+          (!id.is_number_unsigned() && (id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX))) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "\"ids\": ", id.dump(), " is out of range (token ids are 0 to ", INT32_MAX, ")"));
       }
       ids.push_back(id.get<int32_t>());
     }
@@ -100,13 +109,42 @@ absl::StatusOr<json> ProcessLine(const Tokenizer& tok, const std::string& text,
   return json{{"ids", ids}, {"text", input}};
 }
 
+// Longest input line accepted. Lines are read with this bound so that input without newlines
+// (a binary file, /dev/zero) ends in an error instead of growing one string without limit.
+constexpr size_t kMaxLineBytes = size_t{64} << 20;
+
+enum class LineRead { kLine, kEnd, kTooLong };
+
+// One line without its '\n', at most kMaxLineBytes.
+LineRead ReadBoundedLine(std::istream& in, std::string& line) {
+  line.clear();
+  std::streambuf* buffer = in.rdbuf();
+  bool any = false;
+  for (int c = buffer->sbumpc(); c != std::char_traits<char>::eof(); c = buffer->sbumpc()) {
+    any = true;
+    if (c == '\n') return LineRead::kLine;
+    if (line.size() == kMaxLineBytes) return LineRead::kTooLong;
+    line.push_back(static_cast<char>(c));
+  }
+  return any ? LineRead::kLine : LineRead::kEnd;
+}
+
 absl::Status RunTokenize(const TokenizeOptions& options) {
   SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, Tokenizer::Load(options.model_dir));
   std::ios::sync_with_stdio(false);
   std::string text;
   size_t line_number = 0, failures = 0;
-  while (std::getline(std::cin, text)) {
+  for (LineRead read; (read = ReadBoundedLine(std::cin, text)) != LineRead::kEnd;) {
     ++line_number;
+    if (read == LineRead::kTooLong) {
+      // Not line-structured input: stop rather than scan on for a newline that may never come.
+      ++failures;
+      json error{{"error", absl::StrCat("line is longer than ", HumanBytes(kMaxLineBytes),
+                                        "; stopping")},
+                 {"line", line_number}};
+      std::cout << error.dump() << "\n";
+      break;
+    }
     if (text.empty() || text == "\r") continue;
     auto result = ProcessLine(*tok, text, options);
     if (result.ok()) {

@@ -25,3 +25,18 @@ if [ "$cross_rc" -eq 77 ]; then echo "aarch64 check skipped (no cross toolchain)
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
+
+# libFuzzer targets (clang-14 with libclang-rt-14-dev): each replays its corpus and crash
+# regressions, then explores for SPARKSTACK_FUZZ_SECONDS (tests/fuzz/CMakeLists.txt). Skipped
+# without clang; CMake skips them without libFuzzer.
+if command -v clang++-14 >/dev/null; then
+  CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DSPARKSTACK_CUDA=OFF -DSPARKSTACK_SANITIZE=ON -DSPARKSTACK_BUILD_FUZZERS=ON \
+    -DSPARKSTACK_BUILD_BENCHMARKS=OFF
+  if cmake --build build-fuzz --target help | grep -q '^fuzzers:'; then
+    cmake --build build-fuzz --target fuzzers -j"$jobs"
+    ctest --test-dir build-fuzz -L fuzz --output-on-failure -j"$jobs"
+  fi
+else
+  echo "tests/run.sh: clang++-14 not found; skipping the fuzzers"
+fi

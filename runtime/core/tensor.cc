@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "runtime/core/memory_budget.h"
 
 namespace sparkstack {
 
@@ -22,6 +23,13 @@ std::string ShapeToString(const Shape& shape) {
 }
 
 std::shared_ptr<void> AllocateAligned(size_t bytes, size_t alignment) {
+  // Large allocations are sized from model configs and requests: check them against the memory
+  // budget first (an over-committed allocation can freeze a unified-memory machine). Failing the
+  // check throws MemoryBudgetExceeded, a std::bad_alloc whose what() carries the numbers.
+  if (bytes >= kCheckedAllocationBytes) {
+    const absl::Status budget = CheckMemoryBudget(bytes, "allocating a host tensor");
+    if (!budget.ok()) throw MemoryBudgetExceeded(std::string(budget.message()));
+  }
   // Large buffers (KV pools, workspaces) come straight from the kernel: its pages are zero
   // already and only touched when used, so reserving a pool costs no time.
   constexpr size_t kMapThreshold = size_t{1} << 21;

@@ -2,13 +2,12 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
+#include "runtime/core/read_file.h"
 #include "runtime/core/status_macros.h"
 
 namespace sparkstack {
@@ -20,18 +19,11 @@ using Json = nlohmann::json;
 constexpr char kSingleFile[] = "model.safetensors";
 constexpr char kIndexFile[] = "model.safetensors.index.json";
 
-bool IsRegularFile(const fs::path& p) {
+// Whether anything (file, FIFO, device, ...) is at `p`. What is there is checked by whoever
+// opens it, so that a FIFO called model.safetensors is reported, not silently skipped.
+bool Exists(const fs::path& p) {
   std::error_code ec;
-  return fs::is_regular_file(p, ec);
-}
-
-absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path));
-  return ss.str();
+  return fs::exists(p, ec);
 }
 
 // A shard name from the index must stay inside the model directory.
@@ -48,7 +40,9 @@ bool IsSafeRelativePath(const std::string& name) {
 // Parses the index: shard file names in first-seen order and the weight map.
 absl::Status ParseIndex(const std::string& index_path, std::vector<std::string>* shards,
                         std::map<std::string, std::string>* weight_map) {
-  SPARKSTACK_ASSIGN_OR_RETURN(std::string text, ReadTextFile(index_path));
+  SPARKSTACK_ASSIGN_OR_RETURN(std::string text,
+                              ReadRegularFile(index_path, kMaxIndexFileBytes, "checkpoint index",
+                                              kJsonDomBytesPerTextByte));
   auto error = [&](const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat("checkpoint index ", index_path, ": ", what));
   };
@@ -94,7 +88,7 @@ absl::StatusOr<Checkpoint> Checkpoint::Open(const std::string& dir) {
   std::string index_path;
 
   std::error_code ec;
-  if (IsRegularFile(dir)) {
+  if (Exists(dir) && !fs::is_directory(dir, ec)) {
     // A single .safetensors file named directly.
     state->dir = fs::path(dir).parent_path().string();
     if (state->dir.empty()) state->dir = ".";
@@ -104,9 +98,9 @@ absl::StatusOr<Checkpoint> Checkpoint::Open(const std::string& dir) {
   } else {
     state->dir = dir;
     const fs::path base(dir);
-    if (IsRegularFile(base / kSingleFile)) {
+    if (Exists(base / kSingleFile)) {
       shard_paths.push_back((base / kSingleFile).string());
-    } else if (IsRegularFile(base / kIndexFile)) {
+    } else if (Exists(base / kIndexFile)) {
       index_path = (base / kIndexFile).string();
       std::vector<std::string> shards;
       SPARKSTACK_RETURN_IF_ERROR(ParseIndex(index_path, &shards, &weight_map));
@@ -116,7 +110,7 @@ absl::StatusOr<Checkpoint> Checkpoint::Open(const std::string& dir) {
       }
       for (const std::string& shard : shards) {
         const fs::path shard_path = base / shard;
-        if (!IsRegularFile(shard_path)) {
+        if (!Exists(shard_path)) {
           return absl::NotFoundError(absl::StrCat("checkpoint index ", index_path,
                                                   " names shard ", shard, ", but ",
                                                   shard_path.string(), " does not exist"));
@@ -126,7 +120,7 @@ absl::StatusOr<Checkpoint> Checkpoint::Open(const std::string& dir) {
     } else {
       std::vector<std::string> found;
       for (const auto& item : fs::directory_iterator(base, ec)) {
-        if (item.path().extension() == ".safetensors" && IsRegularFile(item.path())) {
+        if (item.path().extension() == ".safetensors") {
           found.push_back(item.path().string());
         }
       }

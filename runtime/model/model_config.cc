@@ -2,12 +2,11 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "runtime/core/read_file.h"
 #include "runtime/core/status_macros.h"
 
 namespace sparkstack {
@@ -290,6 +289,48 @@ absl::Status RejectUnsupportedFeatures(const Reader& r, const std::string& sourc
     if (window > 0 && window < c.max_position_embeddings) {
       return unimplemented(absl::StrCat("sliding_window ", window,
                                         " (sliding-window attention) is not supported"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Token ids and positions are int32: sizes past that are refused with the field named.
+constexpr int64_t kMaxSize = std::numeric_limits<int32_t>::max();
+
+absl::Status CheckSizeInRange(const Reader& r, const char* key, int64_t value) {
+  if (value <= 0) return r.Error(absl::StrCat("field '", key, "' must be positive, found ", value));
+  if (value > kMaxSize) {
+    return r.Error(absl::StrCat("field '", key, "' is ", value, ", more than ", kMaxSize,
+                                " (token ids, positions and sizes are 32-bit)"));
+  }
+  return absl::OkStatus();
+}
+
+// Sizes that the rest of the runtime can compute with: RoPE rotates pairs of dimensions, and no
+// weight's element count (or its byte size) may overflow. Values far past any real model are
+// refused here, with the field named, instead of failing later as an allocation of petabytes or
+// an internal shape error.
+absl::Status CheckSizesUsable(const Reader& r, const ModelConfig& c) {
+  // Partial rotary widths (MoE families) are checked where they are parsed.
+  if (c.rotary_dim == c.head_dim && c.head_dim % 2 != 0) {
+    return r.Error(absl::StrCat("head_dim ", c.head_dim,
+                                " is odd; rotary position embeddings rotate pairs of dimensions, "
+                                "so head_dim must be even"));
+  }
+  // Largest weights: embedding/lm_head [vocab, hidden], MLP [intermediate, hidden], q/o
+  // projections [heads * head_dim, hidden]. 2^48 elements is ~1000x the largest real tensor.
+  constexpr int64_t kMaxWeightElements = int64_t{1} << 48;
+  struct Matrix {
+    const char* what;
+    int64_t rows;
+  };
+  for (const Matrix& m : {Matrix{"vocab_size x hidden_size", c.vocab_size},
+                          Matrix{"intermediate_size x hidden_size", c.intermediate_size},
+                          Matrix{"num_attention_heads x head_dim x hidden_size",
+                                 c.num_heads * c.head_dim}}) {
+    if (m.rows > kMaxWeightElements / c.hidden_size) {
+      return r.Error(absl::StrCat(m.what, " (", m.rows, " x ", c.hidden_size,
+                                  ") is too large for a weight matrix (limit 2^48 elements)"));
     }
   }
   return absl::OkStatus();
@@ -673,20 +714,18 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const Json& json, const std::string
   SPARKSTACK_ASSIGN_OR_RETURN(c.eos_token_ids, r.IntList("eos_token_id"));
   SPARKSTACK_ASSIGN_OR_RETURN(c.torch_dtype, ParseTorchDType(r));
 
-  struct Positive {
+  struct SizeField {
     const char* key;
     int64_t value;
   };
-  for (const Positive& p : {Positive{"hidden_size", c.hidden_size},
-                            Positive{"intermediate_size", c.intermediate_size},
-                            Positive{"num_hidden_layers", c.num_layers},
-                            Positive{"num_attention_heads", c.num_heads},
-                            Positive{"num_key_value_heads", c.num_kv_heads},
-                            Positive{"vocab_size", c.vocab_size},
-                            Positive{"max_position_embeddings", c.max_position_embeddings}}) {
-    if (p.value <= 0) {
-      return r.Error(absl::StrCat("field '", p.key, "' must be positive, found ", p.value));
-    }
+  for (const SizeField& f : {SizeField{"hidden_size", c.hidden_size},
+                             SizeField{"intermediate_size", c.intermediate_size},
+                             SizeField{"num_hidden_layers", c.num_layers},
+                             SizeField{"num_attention_heads", c.num_heads},
+                             SizeField{"num_key_value_heads", c.num_kv_heads},
+                             SizeField{"vocab_size", c.vocab_size},
+                             SizeField{"max_position_embeddings", c.max_position_embeddings}}) {
+    SPARKSTACK_RETURN_IF_ERROR(CheckSizeInRange(r, f.key, f.value));
   }
   if (c.num_heads % c.num_kv_heads != 0) {
     return r.Error(absl::StrCat("num_attention_heads (", c.num_heads,
@@ -697,9 +736,7 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const Json& json, const std::string
     c.head_dim = 0;  // q/k head width from the MLA fields, in ParseMoeAndMla
   } else if (r.Field("head_dim") != nullptr) {
     SPARKSTACK_ASSIGN_OR_RETURN(c.head_dim, r.Int("head_dim", 0));
-    if (c.head_dim <= 0) {
-      return r.Error(absl::StrCat("field 'head_dim' must be positive, found ", c.head_dim));
-    }
+    SPARKSTACK_RETURN_IF_ERROR(CheckSizeInRange(r, "head_dim", c.head_dim));
   } else {
     if (c.hidden_size % c.num_heads != 0) {
       return r.Error(absl::StrCat("hidden_size (", c.hidden_size,
@@ -716,21 +753,24 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const Json& json, const std::string
   }
   SPARKSTACK_RETURN_IF_ERROR(ParseMoeAndMla(r, &c));
   SPARKSTACK_RETURN_IF_ERROR(RejectUnsupportedFeatures(r, source, c));
+  SPARKSTACK_RETURN_IF_ERROR(CheckSizesUsable(r, c));
   return c;
 }
 
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
   const std::string path = (std::filesystem::path(model_dir) / "config.json").string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("model config ", path, " not found"));
-  std::ostringstream text;
-  text << in.rdbuf();
-  Json json;
-  try {
-    json = Json::parse(text.str());
-  } catch (const Json::exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model config ", path, ": not valid JSON: ", e.what()));
+  SPARKSTACK_ASSIGN_OR_RETURN(
+      std::string text,
+      ReadRegularFile(path, kMaxConfigFileBytes, "model config", kJsonDomBytesPerTextByte));
+  Json json = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) {
+    // Parse again only to get nlohmann's description of where the text goes wrong.
+    try {
+      json = Json::parse(text);
+    } catch (const Json::exception& e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("model config ", path, ": not valid JSON: ", e.what()));
+    }
   }
   return ParseModelConfig(json, path);
 }

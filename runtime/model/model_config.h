@@ -133,7 +133,8 @@ bool IsMoeLayer(const ModelConfig& config, int64_t layer);
 //     required field (hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
 //     vocab_size) or a field of the wrong JSON type (named, with the file); non-positive sizes;
 //     num_attention_heads not a multiple of num_key_value_heads; hidden_size not divisible by
-//     num_attention_heads when head_dim is implicit; an unknown torch_dtype.
+//     num_attention_heads when head_dim is implicit; an unknown torch_dtype; an odd head_dim
+//     (RoPE rotates pairs); a size past int32 or a weight matrix past 2^48 elements.
 //   Unimplemented — a feature this runtime does not run: rope_scaling types other than llama3
 //     and yarn (linear, dynamic, longrope, ...), sliding-window attention, hidden_act other than
 //     silu, MLP bias; for the MoE families also: DeepSeek topk_method other than noaux_tc,
@@ -149,7 +150,9 @@ bool IsMoeLayer(const ModelConfig& config, int64_t layer);
 //   experts, a layer index out of range, odd or oversized rotary dims, non-positive widths.
 absl::StatusOr<ModelConfig> ParseModelConfig(const nlohmann::json& json, const std::string& source);
 
-// Reads and parses DIR/config.json (NotFound if absent, InvalidArgument if not JSON).
+// Reads and parses DIR/config.json: NotFound if absent; InvalidArgument if it is not a regular file
+// (a directory, FIFO or device is refused without reading), larger than kMaxConfigFileBytes, or
+// not JSON; ResourceExhausted if it does not fit the memory budget.
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir);
 
 // A Hugging Face compatible config.json object: architectures, model_type, every field above under

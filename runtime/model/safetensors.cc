@@ -10,10 +10,11 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
-#include <set>
+#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "runtime/core/read_file.h"
 #include "runtime/core/status_macros.h"
 
 namespace sparkstack {
@@ -97,8 +98,8 @@ absl::Status ParseEntry(const std::string& name, const Json& j, uint64_t data_si
     }
     uint64_t dim = 0;
     if (!JsonToUint64(d, &dim)) {
-      return error(absl::StrCat("shape dimension ", i, " must be a non-negative integer, found ",
-                                d.dump()));
+      return error(
+          absl::StrCat("shape dimension ", i, " must be a non-negative integer, found ", d.dump()));
     }
     if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
       return error(absl::StrCat("dimension ", dim, " at shape index ", i, " is too large"));
@@ -117,8 +118,8 @@ absl::Status ParseEntry(const std::string& name, const Json& j, uint64_t data_si
   auto offsets_it = j.find("data_offsets");
   if (offsets_it == j.end()) return error("missing field 'data_offsets'");
   if (!offsets_it->is_array() || offsets_it->size() != 2) {
-    return error(absl::StrCat("'data_offsets' must be an array [begin, end], found ",
-                              offsets_it->dump()));
+    return error(
+        absl::StrCat("'data_offsets' must be an array [begin, end], found ", offsets_it->dump()));
   }
   if (!JsonToUint64((*offsets_it)[0], &entry->begin) ||
       !JsonToUint64((*offsets_it)[1], &entry->end)) {
@@ -144,20 +145,147 @@ absl::Status ParseEntry(const std::string& name, const Json& j, uint64_t data_si
 absl::Status ParseMetadata(const Json& j, const std::string& source,
                            std::map<std::string, std::string>* metadata) {
   if (!j.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("safetensors file ", source, ": '__metadata__' must be an object, found ",
-                     JsonTypeName(j)));
+    return absl::InvalidArgumentError(absl::StrCat("safetensors file ", source,
+                                                   ": '__metadata__' must be an object, found ",
+                                                   JsonTypeName(j)));
   }
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!it->is_string()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "safetensors file ", source, ": '__metadata__' value for key '", it.key(),
-          "' must be a string, found ", JsonTypeName(*it)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("safetensors file ", source, ": '__metadata__' value for key '", it.key(),
+                       "' must be a string, found ", JsonTypeName(*it)));
     }
     (*metadata)[it.key()] = it->get<std::string>();
   }
   return absl::OkStatus();
 }
+
+// Parses the header in one pass, in time linear in its size. The root object is never built as a
+// DOM: each top-level value (one tensor entry, or __metadata__) is built on its own, checked by
+// ParseEntry/ParseMetadata and dropped. (nlohmann's DOM parser with a callback rescans the whole
+// root object after every entry, which made a 30,000-entry header take 10 s.)
+class HeaderSax {
+ public:
+  HeaderSax(uint64_t header_size, uint64_t data_size, const std::string& source,
+            std::vector<SafetensorsEntry>* entries, std::map<std::string, std::string>* metadata)
+      : data_size_(data_size), source_(source), entries_(entries), metadata_(metadata) {
+    names_.reserve(header_size / 64);  // an entry takes at least ~50 bytes of JSON
+  }
+
+  const absl::Status& status() const { return status_; }
+
+  bool null() { return Add(Json(nullptr)); }
+  bool boolean(bool v) { return Add(Json(v)); }
+  bool number_integer(Json::number_integer_t v) { return Add(Json(v)); }
+  bool number_unsigned(Json::number_unsigned_t v) { return Add(Json(v)); }
+  bool number_float(Json::number_float_t v, const std::string&) { return Add(Json(v)); }
+  bool string(std::string& v) { return Add(Json(std::move(v))); }
+  bool binary(Json::binary_t& v) { return Add(Json::binary(std::move(v))); }
+
+  bool start_object(std::size_t) { return Open(Json::object()); }
+  bool start_array(std::size_t) { return Open(Json::array()); }
+  bool end_object() { return Close(); }
+  bool end_array() { return Close(); }
+
+  bool key(std::string& k) {
+    if (depth_ == 1) {  // a tensor name (or __metadata__)
+      if (!names_.insert(k).second) {
+        return Fail(absl::StrCat("duplicate tensor name '", k, "'"));
+      }
+      top_key_ = std::move(k);
+    } else {
+      pending_key_ = std::move(k);
+    }
+    return true;
+  }
+
+  bool parse_error(std::size_t, const std::string&, const Json::exception& e) {
+    return Fail(absl::StrCat("header is not valid JSON: ", e.what()));
+  }
+
+ private:
+  bool Fail(const std::string& what) {
+    if (status_.ok()) {
+      status_ = absl::InvalidArgumentError(absl::StrCat("safetensors file ", source_, ": ", what));
+    }
+    return false;
+  }
+
+  // A scalar, or a container that has just been opened, goes into the value being built.
+  // Returns the stored value.
+  Json* Insert(Json value) {
+    if (depth_ == 1) {
+      top_value_ = std::move(value);
+      return &top_value_;
+    }
+    Json& parent = *stack_.back();
+    if (parent.is_array()) {
+      parent.push_back(std::move(value));
+      return &parent.back();
+    }
+    Json& slot = parent[pending_key_];
+    slot = std::move(value);
+    return &slot;
+  }
+
+  bool Add(Json value) {
+    if (depth_ == 0) return Fail("header must be a JSON object");
+    Insert(std::move(value));
+    return depth_ == 1 ? Finish() : true;
+  }
+
+  bool Open(Json container) {
+    // Root object -> entry object -> shape/offsets array: anything deeper is rejected, so a
+    // hostile header cannot build a deep tree.
+    if (depth_ >= kMaxHeaderDepth) {
+      return Fail("header JSON is nested too deeply for a safetensors header");
+    }
+    if (depth_ == 0) {
+      if (!container.is_object()) return Fail("header must be a JSON object");
+    } else {
+      // Pointers stay valid: a container only grows while it is the innermost open one.
+      stack_.push_back(Insert(std::move(container)));
+    }
+    ++depth_;
+    return true;
+  }
+
+  bool Close() {
+    --depth_;
+    if (depth_ >= 1) stack_.pop_back();
+    return depth_ == 1 ? Finish() : true;
+  }
+
+  // One top-level value is complete.
+  bool Finish() {
+    absl::Status status;
+    if (top_key_ == kMetadataKey) {
+      status = ParseMetadata(top_value_, source_, metadata_);
+    } else {
+      SafetensorsEntry entry;
+      status = ParseEntry(top_key_, top_value_, data_size_, source_, &entry);
+      if (status.ok()) entries_->push_back(std::move(entry));
+    }
+    top_value_ = Json();
+    if (!status.ok()) {
+      status_ = std::move(status);
+      return false;
+    }
+    return true;
+  }
+
+  const uint64_t data_size_;
+  const std::string& source_;
+  std::vector<SafetensorsEntry>* entries_;
+  std::map<std::string, std::string>* metadata_;
+  absl::Status status_;
+  int depth_ = 0;  // containers open
+  std::unordered_set<std::string> names_;
+  std::string top_key_;       // name of the top-level value being built
+  std::string pending_key_;   // key of the next value inside it
+  Json top_value_;            // the top-level value being built
+  std::vector<Json*> stack_;  // its open containers, innermost last
+};
 
 }  // namespace
 
@@ -176,46 +304,16 @@ absl::Status ParseSafetensorsHeader(std::string_view header, uint64_t data_size,
     return error("header is not a JSON object (it must start with '{')");
   }
 
-  bool too_deep = false;
-  std::set<std::string> top_level_keys;
-  std::string duplicate;
-  auto callback = [&](int depth, Json::parse_event_t event, Json& parsed) {
-    if ((event == Json::parse_event_t::object_start ||
-         event == Json::parse_event_t::array_start) &&
-        depth >= kMaxHeaderDepth) {
-      too_deep = true;
-      return false;
-    }
-    if (event == Json::parse_event_t::key && depth == 1 && parsed.is_string()) {
-      if (!top_level_keys.insert(parsed.get<std::string>()).second && duplicate.empty()) {
-        duplicate = parsed.get<std::string>();
-      }
-    }
-    return true;
-  };
-  Json root;
-  // nlohmann reports syntax errors as exceptions; they stay inside this function.
+  HeaderSax sax(header.size(), data_size, source, entries, metadata);
+  bool parsed = false;
+  // nlohmann reports syntax errors through the SAX handler; anything else it throws stays here.
   try {
-    root = Json::parse(header.begin(), header.end(), callback);
+    parsed = Json::sax_parse(header.begin(), header.end(), &sax);
   } catch (const Json::exception& e) {
     return error(absl::StrCat("header is not valid JSON: ", e.what()));
   }
-  if (too_deep) return error("header JSON is nested too deeply for a safetensors header");
-  if (!duplicate.empty()) return error(absl::StrCat("duplicate tensor name '", duplicate, "'"));
-  if (!root.is_object()) {
-    return error(absl::StrCat("header must be a JSON object, found ", JsonTypeName(root)));
-  }
-
-  entries->reserve(root.size());
-  for (auto it = root.begin(); it != root.end(); ++it) {
-    if (it.key() == kMetadataKey) {
-      SPARKSTACK_RETURN_IF_ERROR(ParseMetadata(*it, source, metadata));
-      continue;
-    }
-    SafetensorsEntry entry;
-    SPARKSTACK_RETURN_IF_ERROR(ParseEntry(it.key(), *it, data_size, source, &entry));
-    entries->push_back(std::move(entry));
-  }
+  if (!sax.status().ok()) return sax.status();
+  if (!parsed) return error("header is not valid JSON");
 
   // File order; ties (empty tensors) by end then name so the order is deterministic.
   std::sort(entries->begin(), entries->end(),
@@ -232,8 +330,8 @@ absl::Status ParseSafetensorsHeader(std::string_view header, uint64_t data_size,
     if (e.nbytes() == 0) continue;
     if (max_end_entry != nullptr && e.begin < max_end) {
       return error(absl::StrCat("tensors '", max_end_entry->name, "' and '", e.name,
-                                "' overlap: data_offsets ending at ", max_end,
-                                " and starting at ", e.begin));
+                                "' overlap: data_offsets ending at ", max_end, " and starting at ",
+                                e.begin));
     }
     if (e.end > max_end) {
       max_end = e.end;
@@ -247,7 +345,9 @@ absl::StatusOr<std::shared_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   std::shared_ptr<SafetensorsFile> file(new SafetensorsFile());
   file->path_ = path;
 
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Checked before opening, and opened non-blocking, so a FIFO or device never blocks us.
+  SPARKSTACK_RETURN_IF_ERROR(CheckRegularFile(path, "safetensors file"));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return OsError("cannot open safetensors file", path, errno);
   struct stat st;
   if (::fstat(fd, &st) != 0) {
@@ -258,7 +358,7 @@ absl::StatusOr<std::shared_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
     return absl::InvalidArgumentError(
-        absl::StrCat("safetensors file ", path, ": not a regular file"));
+        absl::StrCat("safetensors file ", path, " is not a regular file"));
   }
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size < 8) {
@@ -275,21 +375,22 @@ absl::StatusOr<std::shared_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
 
   const uint64_t header_size = ReadLittleEndian64(file->mapping_);
   if (header_size > kMaxSafetensorsHeaderBytes) {
-    return absl::DataLossError(absl::StrCat("safetensors file ", path, ": header length ",
-                                            header_size, " is absurdly large (limit ",
-                                            kMaxSafetensorsHeaderBytes, "); not a safetensors file?"));
+    return absl::DataLossError(absl::StrCat(
+        "safetensors file ", path, ": header length ", header_size, " is absurdly large (limit ",
+        kMaxSafetensorsHeaderBytes, "); not a safetensors file?"));
   }
   if (header_size > size - 8) {
     return absl::DataLossError(absl::StrCat("safetensors file ", path, ": header length ",
-                                            header_size, " runs past the end of the file (",
-                                            size, " bytes); truncated file?"));
+                                            header_size, " runs past the end of the file (", size,
+                                            " bytes); truncated file?"));
   }
   file->data_ = file->mapping_ + 8 + header_size;
   file->data_size_ = size - 8 - header_size;
   const std::string_view header(reinterpret_cast<const char*>(file->mapping_ + 8), header_size);
   SPARKSTACK_RETURN_IF_ERROR(
       ParseSafetensorsHeader(header, file->data_size_, path, &file->entries_, &file->metadata_));
-  for (size_t i = 0; i < file->entries_.size(); ++i) file->index_.emplace(file->entries_[i].name, i);
+  for (size_t i = 0; i < file->entries_.size(); ++i)
+    file->index_.emplace(file->entries_[i].name, i);
   return file;
 }
 
@@ -305,8 +406,8 @@ const SafetensorsEntry* SafetensorsFile::Find(std::string_view name) const {
 absl::StatusOr<Tensor> SafetensorsFile::Get(std::string_view name) const {
   const SafetensorsEntry* entry = Find(name);
   if (entry == nullptr) {
-    return absl::NotFoundError(absl::StrCat("tensor '", std::string(name),
-                                            "' not found in safetensors file ", path_));
+    return absl::NotFoundError(
+        absl::StrCat("tensor '", std::string(name), "' not found in safetensors file ", path_));
   }
   // Tensor's API is non-const; the pages are PROT_READ, as the header documents.
   void* data = const_cast<uint8_t*>(data_ + entry->begin);

@@ -1,15 +1,24 @@
 #include "runtime/quant/nvfp4_checkpoint_writer.h"
 
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
+#include <random>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "runtime/core/memory_budget.h"
+#include "runtime/core/read_file.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/model/checkpoint.h"
 #include "runtime/model/safetensors.h"
@@ -41,6 +50,182 @@ bool IsFloat(DType dtype) {
   return dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16;
 }
 
+// The output directory may not exist yet, may be empty, or (with overwrite) may hold an earlier
+// result. It may not be, or contain, the input.
+absl::Status CheckOutputDirectory(const std::string& in_dir, const std::string& out_dir,
+                                  bool overwrite) {
+  std::error_code ec;
+  if (out_dir.empty()) return absl::InvalidArgumentError("quantize: the output directory is empty");
+  const fs::file_status status = fs::status(out_dir, ec);
+  if (!fs::exists(status)) return absl::OkStatus();
+  if (!fs::is_directory(status)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("quantize: the output path ", out_dir, " exists and is not a directory"));
+  }
+  if (fs::equivalent(in_dir, out_dir, ec)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("quantize: the output directory ", out_dir, " is the input directory"));
+  }
+  std::vector<std::string> names;
+  for (const fs::directory_entry& entry : fs::directory_iterator(out_dir, ec)) {
+    names.push_back(entry.path().filename().string());
+  }
+  if (ec) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("quantize: cannot list the output directory ", out_dir, ": ", ec.message()));
+  }
+  if (names.empty()) return absl::OkStatus();
+  if (!overwrite) {
+    std::sort(names.begin(), names.end());
+    return absl::FailedPreconditionError(absl::StrCat(
+        "quantize: the output directory ", out_dir, " is not empty (", names.size(),
+        names.size() == 1 ? " entry: " : " entries, e.g. ", names.front(),
+        "); pass --overwrite to replace it"));
+  }
+  // Replacing out_dir removes everything in it: refuse if the input lives there.
+  const fs::path in_abs = fs::weakly_canonical(in_dir, ec);
+  const fs::path out_abs = fs::weakly_canonical(out_dir, ec);
+  const auto mismatch = std::mismatch(out_abs.begin(), out_abs.end(), in_abs.begin(), in_abs.end());
+  if (!ec && mismatch.first == out_abs.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("quantize: --overwrite would delete the input: ",
+                                                   in_dir, " is inside the output directory ",
+                                                   out_dir));
+  }
+  return absl::OkStatus();
+}
+
+// out_dir without a trailing separator ("out/" -> "out"), the name rename() is given; a symlink
+// to a directory stands for that directory.
+fs::path DirectoryPath(const std::string& dir) {
+  fs::path path = fs::path(dir).lexically_normal();
+  if (path.filename().empty()) path = path.parent_path();
+  std::error_code ec;
+  if (fs::is_symlink(path, ec)) {
+    const fs::path target = fs::canonical(path, ec);
+    if (!ec) return target;
+  }
+  return path;
+}
+
+// A new, empty directory next to out_dir (same file system, so rename can publish it), created
+// with mkdir's usual permissions (0777 less the umask) so the published directory has them.
+absl::StatusOr<std::string> MakeStagingDirectory(const std::string& out_dir) {
+  const fs::path out = DirectoryPath(out_dir);
+  fs::path parent = out.parent_path();
+  if (parent.empty()) parent = ".";
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("quantize: cannot create ", parent.string(), ": ",
+                                            ec.message()));
+  }
+  std::random_device random;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const std::string staging =
+        (parent / absl::StrCat(".", out.filename().string(), ".partial-", ::getpid(), "-",
+                               random() % 1000000))
+            .string();
+    if (::mkdir(staging.c_str(), 0777) == 0) return staging;
+    if (errno != EEXIST) {
+      return absl::InternalError(absl::StrCat("quantize: cannot create ", staging, ": ",
+                                              std::strerror(errno)));
+    }
+  }
+  return absl::InternalError(
+      absl::StrCat("quantize: cannot find a free temporary name in ", parent.string()));
+}
+
+// Moves the finished `staging` directory to `out_dir`: a plain rename when out_dir is absent or
+// empty, an atomic exchange (renameat2 RENAME_EXCHANGE) when it holds an earlier result, whose
+// files are then deleted. File systems without the exchange get two renames.
+absl::Status PublishDirectory(const std::string& staging, const std::string& out_dir) {
+  const std::string out = DirectoryPath(out_dir).string();
+  if (::rename(staging.c_str(), out.c_str()) == 0) return absl::OkStatus();
+  if (errno != ENOTEMPTY && errno != EEXIST) {
+    return absl::InternalError(absl::StrCat("quantize: cannot move ", staging, " to ", out, ": ",
+                                            std::strerror(errno)));
+  }
+  std::string old = staging;  // where the previous contents of out_dir end up
+  if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, out.c_str(), RENAME_EXCHANGE) != 0) {
+    if (errno != EINVAL && errno != ENOSYS) {
+      return absl::InternalError(absl::StrCat("quantize: cannot replace ", out, " with ", staging,
+                                              ": ", std::strerror(errno)));
+    }
+    old = staging + ".old";
+    if (::rename(out.c_str(), old.c_str()) != 0) {
+      return absl::InternalError(absl::StrCat("quantize: cannot move ", out, " aside: ",
+                                              std::strerror(errno)));
+    }
+    if (::rename(staging.c_str(), out.c_str()) != 0) {
+      const int err = errno;
+      ::rename(old.c_str(), out.c_str());  // put the previous result back
+      return absl::InternalError(absl::StrCat("quantize: cannot move ", staging, " to ", out,
+                                              ": ", std::strerror(err)));
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(old, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("quantize: wrote ", out,
+                                            " but cannot remove its previous contents, moved to ",
+                                            old, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+// Everything the output directory holds, written into `dir`.
+absl::Status WriteOutput(const std::string& in_dir, const std::string& dir,
+                         const Checkpoint& checkpoint,
+                         const std::vector<std::pair<std::string, Tensor>>& out_tensors,
+                         const QuantizeCheckpointReport& report) {
+  SPARKSTACK_RETURN_IF_ERROR(WriteSafetensors((fs::path(dir) / "model.safetensors").string(),
+                                              out_tensors, {{"format", "pt"}}));
+  json quantization = {{"quant_algo", "NVFP4"},
+                       {"group_size", 16},
+                       {"kv_cache_quant_algo", nullptr},
+                       {"exclude_modules", report.exclude_modules}};
+  json hf_quant_config = {{"producer", {{"name", "sparkstack"}, {"version", "0.1"}}},
+                          {"quantization", quantization}};
+  SPARKSTACK_RETURN_IF_ERROR(
+      WriteText(fs::path(dir) / "hf_quant_config.json", hf_quant_config.dump(2) + "\n"));
+
+  // config.json: the input's with quantization_config added.
+  const fs::path config_in = fs::path(in_dir) / "config.json";
+  std::error_code ec;
+  if (fs::exists(config_in, ec)) {
+    SPARKSTACK_ASSIGN_OR_RETURN(std::string text,
+                                ReadRegularFile(config_in.string(), kMaxConfigFileBytes,
+                                                "model config", kJsonDomBytesPerTextByte));
+    json config = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (config.is_discarded() || !config.is_object()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(config_in.string(), " is not a JSON object"));
+    }
+    json quantization_config = quantization;
+    quantization_config["quant_method"] = "modelopt";
+    config["quantization_config"] = quantization_config;
+    SPARKSTACK_RETURN_IF_ERROR(WriteText(fs::path(dir) / "config.json", config.dump(2) + "\n"));
+  }
+
+  // Tokenizer files, generation_config.json, chat templates, ...: every other regular file at
+  // top level (FIFOs, devices and directories are not copied).
+  for (const fs::directory_entry& file : fs::directory_iterator(in_dir, ec)) {
+    if (!file.is_regular_file()) continue;
+    const std::string base = file.path().filename().string();
+    if (absl::EndsWith(base, ".safetensors") || base == "model.safetensors.index.json" ||
+        base == "config.json" || base == "hf_quant_config.json") {
+      continue;
+    }
+    fs::copy_file(file.path(), fs::path(dir) / base, fs::copy_options::overwrite_existing, ec);
+    if (ec) {
+      return absl::InternalError(
+          absl::StrCat("cannot copy ", file.path().string(), " to ", dir, ": ", ec.message()));
+    }
+  }
+  if (ec) return absl::InternalError(absl::StrCat("cannot list ", in_dir, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 const std::vector<std::string>& DefaultNvfp4ExcludePatterns() {
@@ -52,11 +237,9 @@ const std::vector<std::string>& DefaultNvfp4ExcludePatterns() {
 absl::StatusOr<QuantizeCheckpointReport> QuantizeCheckpointToNvfp4(
     const std::string& in_dir, const std::string& out_dir,
     const QuantizeCheckpointOptions& options) {
-  std::error_code ec;
-  if (fs::exists(out_dir) && fs::equivalent(in_dir, out_dir, ec)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("quantize: the output directory ", out_dir, " is the input directory"));
-  }
+  // Everything that can be refused is refused before any work: the output directory, the input's
+  // scheme, its checkpoint, and the memory the quantized tensors will take.
+  SPARKSTACK_RETURN_IF_ERROR(CheckOutputDirectory(in_dir, out_dir, options.overwrite));
   SPARKSTACK_ASSIGN_OR_RETURN(QuantScheme scheme, ReadQuantScheme(in_dir));
   if (scheme.method != QuantMethod::kNone) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -70,22 +253,35 @@ absl::StatusOr<QuantizeCheckpointReport> QuantizeCheckpointToNvfp4(
   QuantizeCheckpointReport report;
   report.exclude_modules = patterns;
 
-  std::vector<std::pair<std::string, Tensor>> out_tensors;
+  // Plan: which tensors are quantized (module name) and which are copied ("").
+  std::vector<std::pair<std::string, std::string>> plan;
+  uint64_t quantized_bytes = 0;  // held in memory until the output file is written
   for (const std::string& name : checkpoint.TensorNames()) {
     const SafetensorsEntry* entry = checkpoint.Find(name);
     report.input_bytes += entry->nbytes();
-    SPARKSTACK_ASSIGN_OR_RETURN(Tensor tensor, checkpoint.Get(name));
     const bool is_weight = absl::EndsWith(name, ".weight") && entry->shape.size() == 2 &&
                            IsFloat(entry->dtype);
     const std::string module = is_weight ? name.substr(0, name.size() - 7) : "";
     if (!is_weight || MatchesAny(patterns, module)) {
-      report.output_bytes += entry->nbytes();
-      ++report.kept_tensors;
-      out_tensors.emplace_back(name, std::move(tensor));
-      continue;
-    }
-    if (entry->shape[1] % 16 != 0) {  // NVFP4 needs whole 16-element blocks along K
+      plan.emplace_back(name, "");
+    } else if (entry->shape[1] % 16 != 0) {  // NVFP4 needs whole 16-element blocks along K
       report.exclude_modules.push_back(module);
+      plan.emplace_back(name, "");
+    } else {
+      const uint64_t elements = static_cast<uint64_t>(entry->shape[0]) *
+                                static_cast<uint64_t>(entry->shape[1]);
+      quantized_bytes += elements / 2 + elements / 16 + 4;
+      plan.emplace_back(name, module);
+    }
+  }
+  SPARKSTACK_RETURN_IF_ERROR(
+      CheckMemoryBudget(quantized_bytes, absl::StrCat("quantizing ", in_dir, " to nvfp4")));
+
+  std::vector<std::pair<std::string, Tensor>> out_tensors;
+  for (const auto& [name, module] : plan) {
+    const SafetensorsEntry* entry = checkpoint.Find(name);
+    SPARKSTACK_ASSIGN_OR_RETURN(Tensor tensor, checkpoint.Get(name));
+    if (module.empty()) {
       report.output_bytes += entry->nbytes();
       ++report.kept_tensors;
       out_tensors.emplace_back(name, std::move(tensor));
@@ -101,52 +297,16 @@ absl::StatusOr<QuantizeCheckpointReport> QuantizeCheckpointToNvfp4(
     out_tensors.emplace_back(module + ".weight_scale_2", std::move(global));
   }
 
-  fs::create_directories(out_dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create ", out_dir, ": ", ec.message()));
-  SPARKSTACK_RETURN_IF_ERROR(WriteSafetensors((fs::path(out_dir) / "model.safetensors").string(),
-                                              out_tensors, {{"format", "pt"}}));
-
-  json quantization = {{"quant_algo", "NVFP4"},
-                       {"group_size", 16},
-                       {"kv_cache_quant_algo", nullptr},
-                       {"exclude_modules", report.exclude_modules}};
-  json hf_quant_config = {{"producer", {{"name", "sparkstack"}, {"version", "0.1"}}},
-                          {"quantization", quantization}};
-  SPARKSTACK_RETURN_IF_ERROR(
-      WriteText(fs::path(out_dir) / "hf_quant_config.json", hf_quant_config.dump(2) + "\n"));
-
-  // config.json: the input's with quantization_config added.
-  const fs::path config_in = fs::path(in_dir) / "config.json";
-  if (fs::exists(config_in)) {
-    std::ifstream in(config_in);
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    json config = json::parse(buffer.str(), nullptr, /*allow_exceptions=*/false);
-    if (config.is_discarded() || !config.is_object()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(config_in.string(), " is not a JSON object"));
-    }
-    json quantization_config = quantization;
-    quantization_config["quant_method"] = "modelopt";
-    config["quantization_config"] = quantization_config;
-    SPARKSTACK_RETURN_IF_ERROR(WriteText(fs::path(out_dir) / "config.json", config.dump(2) + "\n"));
+  // Written into a new directory beside out_dir, then moved into place in one rename, so that
+  // out_dir is never seen half-written and never keeps stale files from an earlier run.
+  SPARKSTACK_ASSIGN_OR_RETURN(std::string staging, MakeStagingDirectory(out_dir));
+  absl::Status written = WriteOutput(in_dir, staging, checkpoint, out_tensors, report);
+  if (written.ok()) written = PublishDirectory(staging, out_dir);
+  if (!written.ok()) {
+    std::error_code ignored;
+    fs::remove_all(staging, ignored);
+    return written;
   }
-
-  // Tokenizer files, generation_config.json, chat templates, ...: everything else at top level.
-  for (const fs::directory_entry& file : fs::directory_iterator(in_dir, ec)) {
-    if (!file.is_regular_file()) continue;
-    const std::string base = file.path().filename().string();
-    if (absl::EndsWith(base, ".safetensors") || base == "model.safetensors.index.json" ||
-        base == "config.json" || base == "hf_quant_config.json") {
-      continue;
-    }
-    fs::copy_file(file.path(), fs::path(out_dir) / base, fs::copy_options::overwrite_existing, ec);
-    if (ec) {
-      return absl::InternalError(
-          absl::StrCat("cannot copy ", file.path().string(), " to ", out_dir, ": ", ec.message()));
-    }
-  }
-  if (ec) return absl::InternalError(absl::StrCat("cannot list ", in_dir, ": ", ec.message()));
   return report;
 }
 

@@ -30,6 +30,7 @@ namespace sparkstack {
 
 struct QuantizeCheckpointOptions {
   std::vector<std::string> exclude;  // extra fnmatch patterns of module names
+  bool overwrite = false;            // replace a non-empty output directory
 };
 
 struct QuantizeCheckpointReport {
@@ -43,12 +44,18 @@ struct QuantizeCheckpointReport {
 // Default module patterns left unquantized.
 const std::vector<std::string>& DefaultNvfp4ExcludePatterns();
 
-// Converts `in_dir` to `out_dir` (created if needed; files in it are overwritten). Errors:
-// InvalidArgument if out_dir is in_dir, or the input is already quantized (its quant scheme is not
-// none), or a weight cannot be quantized (non-finite values: the tensor is named); NotFound /
-// InvalidArgument from opening the checkpoint; Internal for I/O failures (path named). Holds the
-// quantized tensors in memory until the single output file is written (about a quarter of the
-// input's linear weights).
+// Converts `in_dir` to `out_dir`. out_dir may be absent or empty; a non-empty out_dir is replaced
+// only with `overwrite`. The output is written into a temporary directory beside out_dir
+// (".NAME.partial-XXXXXX") and moved into place by rename (an atomic exchange when replacing), so
+// out_dir never holds a half-written result or stale files from an earlier run; the temporary
+// directory is removed on failure. Everything that can be refused is checked before quantizing.
+// Errors: FailedPrecondition if out_dir is non-empty without `overwrite` (naming an entry) or is
+// not a directory; InvalidArgument if out_dir is in_dir, in_dir lies inside out_dir (with
+// overwrite), the input is already quantized (its quant scheme is not none), or a weight cannot be
+// quantized (non-finite values: the tensor is named); NotFound / InvalidArgument from opening the
+// checkpoint; ResourceExhausted if the quantized tensors, held in memory until the single output
+// file is written (about a quarter of the input's linear weights), exceed the memory budget;
+// Internal for I/O failures (path named).
 absl::StatusOr<QuantizeCheckpointReport> QuantizeCheckpointToNvfp4(
     const std::string& in_dir, const std::string& out_dir,
     const QuantizeCheckpointOptions& options);

@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/core/read_file.h"
 
 namespace sparkstack {
 namespace {
@@ -16,11 +17,10 @@ namespace {
 using nlohmann::json;
 
 absl::StatusOr<json> ReadJsonFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  json parsed = json::parse(buffer.str(), nullptr, /*allow_exceptions=*/false);
+  // Bounded: a FIFO, device or directory is refused, and so is a file too large to hold.
+  auto text = ReadRegularFile(path, kMaxConfigFileBytes, "JSON file", kJsonDomBytesPerTextByte);
+  if (!text.ok()) return text.status();
+  json parsed = json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, " is not valid JSON"));
   return parsed;
 }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "runtime/core/read_file.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/tokenizer/bpe_model.h"
 #include "runtime/tokenizer/jinja/chat_template.h"
@@ -18,13 +19,10 @@
 namespace sparkstack::tokenizer {
 namespace {
 
+// Bounded: a FIFO, device or directory is refused, and so is a file too large to hold.
 absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path.string()));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path.string()));
-  return buffer.str();
+  return ReadRegularFile(path.string(), kMaxTokenizerFileBytes, "tokenizer file",
+                         kJsonDomBytesPerTextByte);
 }
 
 absl::StatusOr<Json> ParseJson(std::string_view text, std::string_view name) {

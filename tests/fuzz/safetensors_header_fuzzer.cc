@@ -3,9 +3,7 @@
 // header text. Beyond "no crash, no sanitizer report", it checks the parser's promises about
 // accepted headers: offsets in range, byte counts matching shapes, entries sorted and disjoint.
 //
-// Build (clang only): configure with CXX=clang++ -DSPARKSTACK_BUILD_FUZZERS=ON, then
-//   cmake --build <dir> --target safetensors_header_fuzzer
-//   <dir>/tests/fuzz/safetensors_header_fuzzer -max_total_time=60 tests/fuzz/corpus/safetensors
+// Build and run: see tests/fuzz/CMakeLists.txt (ctest -L fuzz runs it with its corpus).
 #include <cstddef>
 #include <cstdint>
 #include <map>

@@ -40,7 +40,7 @@ class Lexer {
       size_t text_end = tag == std::string_view::npos ? src_.size() : tag;
       // Whitespace control left over from the previous tag's end.
       if (strip_leading_) {
-        while (text_begin < text_end && IsSpace(src_[text_begin])) ++text_begin;
+        text_begin = SkipUnicodeSpace(src_, text_begin, text_end);
       } else if (trim_newline_ && text_begin < text_end && src_[text_begin] == '\n') {
         ++text_begin;
       }
@@ -49,7 +49,7 @@ class Lexer {
         const char kind = src_[tag + 1];
         const char modifier = tag + 2 < src_.size() ? src_[tag + 2] : '\0';
         if (modifier == '-') {
-          while (text_end > text_begin && IsSpace(src_[text_end - 1])) --text_end;
+          text_end = TrimUnicodeSpaceBack(src_, text_begin, text_end);
         } else if (modifier != '+' && options_.lstrip_blocks && (kind == '%' || kind == '#')) {
           size_t j = tag;
           while (j > 0 && (src_[j - 1] == ' ' || src_[j - 1] == '\t')) --j;
@@ -182,12 +182,12 @@ class Lexer {
       }
       size_t text_begin = pos, text_end = open;
       if (strip_leading_) {
-        while (text_begin < text_end && IsSpace(src_[text_begin])) ++text_begin;
+        text_begin = SkipUnicodeSpace(src_, text_begin, text_end);
       } else if (trim_newline_ && text_begin < text_end && src_[text_begin] == '\n') {
         ++text_begin;
       }
       if (strip_before) {
-        while (text_end > text_begin && IsSpace(src_[text_end - 1])) --text_end;
+        text_end = TrimUnicodeSpaceBack(src_, text_begin, text_end);
       }
       if (text_end > text_begin) {
         Push(TokenKind::kText, std::string(src_.substr(text_begin, text_end - text_begin)),

@@ -70,9 +70,35 @@ size_t CodePointCount(std::string_view s) {
 }
 
 bool IsUnicodeSpace(uint32_t c) {
-  return c == ' ' || (c >= 0x09 && c <= 0x0D) || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
-         c == 0x205F || c == 0x3000;
+  return c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F) || c == 0x85 ||
+         c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+size_t SkipUnicodeSpace(std::string_view s, size_t begin, size_t end) {
+  while (begin < end) {
+    size_t length = 1;
+    const uint32_t cp = DecodeUtf8(s.substr(0, end), begin, &length);
+    if (!IsUnicodeSpace(cp)) break;
+    begin += length;
+  }
+  return begin;
+}
+
+size_t TrimUnicodeSpaceBack(std::string_view s, size_t begin, size_t end) {
+  while (end > begin) {
+    // Back up to the lead byte of the last code point (at most 3 continuation bytes).
+    size_t start = end - 1;
+    while (start > begin && end - start < 4 &&
+           (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) {
+      --start;
+    }
+    size_t length = 1;
+    const uint32_t cp = DecodeUtf8(s.substr(0, end), start, &length);
+    if (start + length != end || !IsUnicodeSpace(cp)) break;
+    end = start;
+  }
+  return end;
 }
 
 uint32_t ToLowerCodePoint(uint32_t c) {

@@ -19,8 +19,17 @@ void AppendUtf8(uint32_t code_point, std::string& out);
 std::vector<size_t> CodePointOffsets(std::string_view s);
 size_t CodePointCount(std::string_view s);
 
-// White space as both Python's str.strip() and JavaScript's trim() see it (their common set).
+// White space as Python's str.isspace() sees it, which is what str.strip()/split(), Jinja's trim
+// filter and Jinja's whitespace control ('-' in tags: str.rstrip() and the regex \s) use: U+0009..
+// U+000D, U+001C..U+001F, U+0020, U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029,
+// U+202F, U+205F, U+3000. Not U+FEFF (JavaScript's trim() strips it; Python does not), nor
+// U+180E or U+200B. tests/unit/chat_template checks every code point against Python's table.
 bool IsUnicodeSpace(uint32_t code_point);
+// Within s[begin, end): the first position whose code point is not white space (or end), and
+// the end of the text once trailing white space is removed (or begin). Invalid UTF-8 is never
+// white space.
+size_t SkipUnicodeSpace(std::string_view s, size_t begin, size_t end);
+size_t TrimUnicodeSpaceBack(std::string_view s, size_t begin, size_t end);
 // Letters, digits and underscore (Python's \w for the alphabets the case mapping knows).
 bool IsWordChar(uint32_t code_point);
 uint32_t ToLowerCodePoint(uint32_t code_point);
