@@ -27,6 +27,7 @@
 #include "kernels/cpu/swiglu.h"
 #include "kernels/cpu/thread_pool.h"
 #include "runtime/backend/cpu/cpu_checks.h"
+#include "runtime/core/memory_budget.h"
 #include "runtime/backend/cpu/cpu_moe_ops.h"
 
 namespace sparkstack {
@@ -46,28 +47,9 @@ absl::Status ExpectIndices(std::string_view op, std::string_view what, const Ten
   return Expect(op, what, t, DType::kI32, {count});
 }
 
-// MemAvailable from /proc/meminfo, bounded by a cgroup v2 memory limit when one is set.
+// What this process may still allocate (runtime/core/memory_budget.h).
 int64_t HostAvailableMemory() {
-  int64_t available = static_cast<int64_t>(sysconf(_SC_AVPHYS_PAGES)) * sysconf(_SC_PAGESIZE);
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  int64_t kib = 0;
-  std::string unit;
-  while (meminfo >> key >> kib >> unit) {
-    if (key == "MemAvailable:") {
-      available = kib * 1024;
-      break;
-    }
-  }
-  std::ifstream limit_file("/sys/fs/cgroup/memory.max");
-  std::ifstream usage_file("/sys/fs/cgroup/memory.current");
-  std::string limit_text;
-  int64_t usage = 0;
-  if (limit_file >> limit_text && limit_text != "max" && usage_file >> usage) {
-    const int64_t limit = std::stoll(limit_text);
-    available = std::min(available, std::max<int64_t>(0, limit - usage));
-  }
-  return available;
+  return static_cast<int64_t>(std::min<uint64_t>(AvailableMemory().bytes, INT64_MAX));
 }
 
 // A dense weight prepared by PrepareWeight is its row-major tensor owned by a shared_ptr with this

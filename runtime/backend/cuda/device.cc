@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda/runtime.h"
+#include "runtime/core/memory_budget.h"
 
 #if defined(SPARKSTACK_CUDA_EMULATION)
 #include "kernels/emu/runtime.h"
@@ -17,24 +18,8 @@
 namespace sparkstack::cuda_backend {
 
 int64_t HostAvailableMemory() {
-  int64_t available = static_cast<int64_t>(sysconf(_SC_AVPHYS_PAGES)) * sysconf(_SC_PAGESIZE);
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key, unit;
-  int64_t kib = 0;
-  while (meminfo >> key >> kib >> unit) {
-    if (key == "MemAvailable:") {
-      available = kib * 1024;
-      break;
-    }
-  }
-  std::ifstream limit_file("/sys/fs/cgroup/memory.max");
-  std::ifstream usage_file("/sys/fs/cgroup/memory.current");
-  std::string limit_text;
-  int64_t usage = 0;
-  if (limit_file >> limit_text && limit_text != "max" && usage_file >> usage) {
-    available = std::min(available, std::max<int64_t>(0, std::stoll(limit_text) - usage));
-  }
-  return available;
+  const uint64_t bytes = AvailableMemory().bytes;
+  return static_cast<int64_t>(std::min<uint64_t>(bytes, INT64_MAX));
 }
 
 absl::Status CudaStatus(int error, std::string_view what) {

@@ -87,7 +87,8 @@ class Checker {
     SPARKSTACK_ASSIGN_OR_RETURN(Tensor y, Poisoned({m, n}));
     SPARKSTACK_RETURN_IF_ERROR(cuda_.Linear(dx, prepared, y));
     Tensor want = Tensor::Zeros(DType::kF32, {m, n});
-    SPARKSTACK_RETURN_IF_ERROR(cpu_.Linear(x, host, want));
+    SPARKSTACK_ASSIGN_OR_RETURN(Weight host_prepared, cpu_.PrepareWeight(host));
+    SPARKSTACK_RETURN_IF_ERROR(cpu_.Linear(x, host_prepared, want));
     return Compare(kernel, absl::StrCat("m=", m, " n=", n, " k=", k), y, want, tolerance);
   }
 
