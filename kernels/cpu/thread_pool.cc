@@ -114,7 +114,8 @@ void ThreadPool::RunTasks(int thread) {
   for (int64_t t = next_task_.fetch_add(1, std::memory_order_relaxed); t < tasks;
        t = next_task_.fetch_add(1, std::memory_order_relaxed)) {
     body(t, thread);
-    if (done_tasks_.fetch_add(1, std::memory_order_acq_rel) + 1 == tasks &&
+    // seq_cst pairs with the caller's caller_sleeping_ store before it re-reads done_tasks_.
+    if (done_tasks_.fetch_add(1, std::memory_order_seq_cst) + 1 == tasks &&
         caller_sleeping_.load(std::memory_order_seq_cst) != 0) {
       FutexWakeAll(done_tasks_);
     }
