@@ -15,7 +15,7 @@
 #include "runtime/model/model.h"
 #include "runtime/model/tiny_model.h"
 #include "runtime/quant/nvfp4_checkpoint_writer.h"
-#include "tests/unit/cuda_backend/backend_driver.h"
+#include "tests/unit/model/paged_driver.h"
 
 #if defined(SPARKSTACK_CUDA_EMULATION)
 #include "kernels/emu/runtime.h"
@@ -68,7 +68,8 @@ std::vector<Logits> RunSchedule(const std::string& dir, Backend& backend) {
   std::vector<int32_t> a(40), b(27);
   for (auto& t : a) t = static_cast<int32_t>(rng() % 251);
   for (auto& t : b) t = static_cast<int32_t>(rng() % 251);
-  testing::BackendDriver driver(**model, backend, 24, /*shuffle_seed=*/3);
+  testing::PagedDriver driver(**model, backend, 24, /*shuffle_seed=*/3,
+                              {.max_tokens = 256, .max_seqs = 16, .max_logit_rows = 16});
   const int s0 = driver.Add(a);
   const int s1 = driver.Add({b.begin(), b.begin() + 7});
   std::vector<Logits> out;
@@ -152,16 +153,15 @@ TEST_P(CudaModelTest, LogitsMatchTheCpuBackendStepByStep) {
   if (nvfp4) fs::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Models, CudaModelTest,
-    ::testing::Values(std::tuple{Architecture::kLlama, DType::kF32, false},
-                      std::tuple{Architecture::kQwen3, DType::kBF16, false},
-                      std::tuple{Architecture::kLlama, DType::kBF16, true}),
-    [](const auto& info) {
-      return std::string(ArchitectureName(std::get<0>(info.param))) + "_" +
-             std::string(DTypeName(std::get<1>(info.param))) +
-             (std::get<2>(info.param) ? "_nvfp4" : "");
-    });
+INSTANTIATE_TEST_SUITE_P(Models, CudaModelTest,
+                         ::testing::Values(std::tuple{Architecture::kLlama, DType::kF32, false},
+                                           std::tuple{Architecture::kQwen3, DType::kBF16, false},
+                                           std::tuple{Architecture::kLlama, DType::kBF16, true}),
+                         [](const auto& info) {
+                           return std::string(ArchitectureName(std::get<0>(info.param))) + "_" +
+                                  std::string(DTypeName(std::get<1>(info.param))) +
+                                  (std::get<2>(info.param) ? "_nvfp4" : "");
+                         });
 
 }  // namespace
 }  // namespace sparkstack

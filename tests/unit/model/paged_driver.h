@@ -1,7 +1,9 @@
 // A test driver that runs a Model step by step over the paged KV cache without the engine: the
 // test says which tokens of which sequences each step computes, the driver lays out the
 // ForwardBatch (decodes first, as the scheduler would) with blocks taken from a shuffled free
-// list, and returns the logits of the sequences that reach their last token.
+// list, uploads its index tensors to the backend's device, and returns the logits (copied back to
+// the host) of the sequences that reach their last token. The same calls drive the CPU and the
+// CUDA backend, so their logits can be compared step by step.
 #ifndef SPARKSTACK_TESTS_UNIT_MODEL_PAGED_DRIVER_H_
 #define SPARKSTACK_TESTS_UNIT_MODEL_PAGED_DRIVER_H_
 
@@ -21,7 +23,9 @@ namespace sparkstack::testing {
 class PagedDriver {
  public:
   // `shuffle_seed` scatters each sequence's blocks over the pool (0: blocks in order).
-  PagedDriver(Model& model, Backend& backend, int64_t num_blocks, uint64_t shuffle_seed)
+  // `limits` sizes the workspace arena (the largest step a test may run).
+  PagedDriver(Model& model, Backend& backend, int64_t num_blocks, uint64_t shuffle_seed,
+              StepLimits limits = {.max_tokens = 512, .max_seqs = 64, .max_logit_rows = 64})
       : model_(model), backend_(backend) {
     free_blocks_.resize(num_blocks);
     std::iota(free_blocks_.begin(), free_blocks_.end(), 0);
@@ -30,10 +34,9 @@ class PagedDriver {
       std::shuffle(free_blocks_.begin(), free_blocks_.end(), rng);
     }
     cache_ = *AllocateKvCache(backend, model.kv_cache_spec(), num_blocks);
-    workspace_bytes_ = model.WorkspaceBytes({.max_tokens = 512, .max_seqs = 64,
-                                             .max_logit_rows = 64});
-    workspace_ = Arena(*backend.Allocate(
-        DType::kU8, {static_cast<int64_t>(Arena::BufferBytes(workspace_bytes_))}));
+    const int64_t bytes = model.WorkspaceBytes(limits);
+    workspace_ =
+        Arena(*backend.Allocate(DType::kU8, {static_cast<int64_t>(Arena::BufferBytes(bytes))}));
   }
 
   // A sequence with all its tokens known up front (the test feeds "generated" ones itself).
@@ -88,9 +91,9 @@ class PagedDriver {
       std::copy(seq.blocks.begin(), seq.blocks.end(), table.begin() + b * max_blocks);
     }
     ForwardBatch& batch = step.batch;
-    batch.token_ids = Indices(ids);
-    batch.positions = Indices(positions);
-    batch.logits_rows = Indices(rows);
+    SPARKSTACK_ASSIGN_OR_RETURN(batch.token_ids, Indices(ids));
+    SPARKSTACK_ASSIGN_OR_RETURN(batch.positions, Indices(positions));
+    SPARKSTACK_ASSIGN_OR_RETURN(batch.logits_rows, Indices(rows));
     AttentionMetadata& m = batch.attention;
     m.num_seqs = std::ssize(work);
     m.num_decodes = decodes;
@@ -98,16 +101,17 @@ class PagedDriver {
     m.max_query_len = max_query;
     m.max_seq_len = max_len;
     m.block_size = kKvBlockSize;
-    m.query_start = Indices(query_start);
-    m.seq_lens = Indices(seq_lens);
-    m.slot_mapping = Indices(slots);
-    SPARKSTACK_ASSIGN_OR_RETURN(m.block_table, Indices(table).Reshape({m.num_seqs, max_blocks}));
+    SPARKSTACK_ASSIGN_OR_RETURN(m.query_start, Indices(query_start));
+    SPARKSTACK_ASSIGN_OR_RETURN(m.seq_lens, Indices(seq_lens));
+    SPARKSTACK_ASSIGN_OR_RETURN(m.slot_mapping, Indices(slots));
+    SPARKSTACK_ASSIGN_OR_RETURN(Tensor flat_table, Indices(table));
+    SPARKSTACK_ASSIGN_OR_RETURN(m.block_table, flat_table.Reshape({m.num_seqs, max_blocks}));
     const ModelConfig& c = model_.config();
-    SPARKSTACK_ASSIGN_OR_RETURN(hidden_, backend_.Allocate(DType::kF32, {m.num_tokens,
-                                                                         c.hidden_size}));
+    SPARKSTACK_ASSIGN_OR_RETURN(hidden_,
+                                backend_.Allocate(DType::kF32, {m.num_tokens, c.hidden_size}));
     if (model_.shard().last_stage) {
-      SPARKSTACK_ASSIGN_OR_RETURN(logits_, backend_.Allocate(DType::kF32, {std::ssize(rows),
-                                                                           c.vocab_size}));
+      SPARKSTACK_ASSIGN_OR_RETURN(logits_,
+                                  backend_.Allocate(DType::kF32, {std::ssize(rows), c.vocab_size}));
     }
     return step;
   }
@@ -116,7 +120,7 @@ class PagedDriver {
   absl::StatusOr<std::map<int, std::vector<float>>> Run(const Prepared& step,
                                                         const Tensor* hidden_in = nullptr) {
     if (hidden_in != nullptr) {
-      std::copy_n(hidden_in->data_as<float>(), hidden_in->numel(), hidden_.data_as<float>());
+      SPARKSTACK_RETURN_IF_ERROR(backend_.CopyFromHost(hidden_in->data_as<float>(), hidden_));
     }
     const bool last = model_.shard().last_stage;
     SPARKSTACK_RETURN_IF_ERROR(
@@ -124,15 +128,17 @@ class PagedDriver {
     std::map<int, std::vector<float>> out;
     if (!last) return out;
     const int64_t vocab = model_.config().vocab_size;
+    std::vector<float> host(logits_.numel());
+    SPARKSTACK_RETURN_IF_ERROR(backend_.CopyToHost(logits_, host.data()));
     for (size_t r = 0; r < step.sampled.size(); ++r) {
-      const float* row = logits_.data_as<float>() + r * vocab;
+      const float* row = host.data() + r * vocab;
       out[step.sampled[r]] = std::vector<float>(row, row + vocab);
     }
     return out;
   }
 
-  absl::StatusOr<std::map<int, std::vector<float>>> Step(
-      std::vector<std::pair<int, int64_t>> work, const Tensor* hidden_in = nullptr) {
+  absl::StatusOr<std::map<int, std::vector<float>>> Step(std::vector<std::pair<int, int64_t>> work,
+                                                         const Tensor* hidden_in = nullptr) {
     SPARKSTACK_ASSIGN_OR_RETURN(Prepared step, Prepare(std::move(work)));
     return Run(step, hidden_in);
   }
@@ -148,17 +154,16 @@ class PagedDriver {
     std::vector<int32_t> blocks;
     int64_t computed = 0;
   };
-  static Tensor Indices(const std::vector<int32_t>& values) {
-    Tensor t = Tensor::Zeros(DType::kI32, {std::ssize(values)});
-    std::copy(values.begin(), values.end(), t.data_as<int32_t>());
-    return t;
+  absl::StatusOr<Tensor> Indices(const std::vector<int32_t>& values) {
+    Tensor host = Tensor::Zeros(DType::kI32, {std::ssize(values)});
+    std::copy(values.begin(), values.end(), host.data_as<int32_t>());
+    return backend_.Upload(host);
   }
 
   Model& model_;
   Backend& backend_;
   KvCache cache_;
   Arena workspace_;
-  int64_t workspace_bytes_ = 0;
   std::vector<int32_t> free_blocks_;
   std::vector<Seq> sequences_;
   Tensor hidden_;
