@@ -848,11 +848,14 @@ void Coordinator::Shutdown(bool shutdown_nodes) {
   d.cv.notify_all();
   if (d.supervisor.joinable()) d.supervisor.join();
   std::shared_ptr<Formation> f;
+  bool drain = false;
   {
     std::lock_guard<std::mutex> lock(d.mu);
     f = d.formation;
+    // A formation that already failed has nothing to drain: its nodes may not answer at all.
+    drain = f != nullptr && f->failure.ok();
   }
-  if (f != nullptr) d.Teardown(f, /*drain=*/true, shutdown_nodes);
+  if (f != nullptr) d.Teardown(f, drain, shutdown_nodes);
   {
     std::lock_guard<std::mutex> lock(d.mu);
     d.stop_watch = true;

@@ -133,7 +133,7 @@ TEST(AuthTest, StrangersCannotCallAnyMethodNorDisturbAFormedCluster) {
   options.auth.token_file = token.path();
   options.plan.kind = WorkerKind::kDataPlaneProbe;
   options.heartbeat_interval = milliseconds(100);
-  options.heartbeat_timeout = milliseconds(500);
+  options.heartbeat_timeout = milliseconds(3000);
   auto coordinator = Coordinator::Create(options, &head);
   ASSERT_TRUE(coordinator.ok());
   ASSERT_TRUE((*coordinator)->Start().ok());

@@ -4,6 +4,8 @@
 #include "runtime/control/coordinator.h"
 
 #include <atomic>
+#include <cstdlib>
+#include <string_view>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -35,8 +37,10 @@ CoordinatorOptions FastOptions(const std::vector<std::string>& nodes, const std:
   options.nodes = nodes;
   options.auth.token_file = token;
   options.plan.kind = WorkerKind::kDataPlaneProbe;  // no model files to check
+  // Generous against a loaded CI machine (sanitizers, parallel tests): only the heartbeat test
+  // below depends on the timeout, and it sets its own.
   options.heartbeat_interval = milliseconds(100);
-  options.heartbeat_timeout = milliseconds(500);
+  options.heartbeat_timeout = milliseconds(3000);
   options.connect_timeout = milliseconds(2000);
   options.load_timeout = milliseconds(10000);
   options.retry_interval = milliseconds(100);
@@ -278,7 +282,9 @@ CoordinatorOptions InsecureOptions(const std::string& node) {
 TEST(CoordinatorTest, ANodeThatStopsAnsweringIsLostAfterTheHeartbeatTimeout) {
   ScriptedServer scripted;
   NullHead head;
-  auto coordinator = Coordinator::Create(InsecureOptions(scripted.address()), &head);
+  CoordinatorOptions options = InsecureOptions(scripted.address());
+  options.heartbeat_timeout = milliseconds(500);
+  auto coordinator = Coordinator::Create(options, &head);
   ASSERT_TRUE(coordinator.ok());
   ASSERT_TRUE((*coordinator)->Start().ok());
   std::this_thread::sleep_for(milliseconds(700));  // heartbeats flow: still ready
@@ -292,12 +298,15 @@ TEST(CoordinatorTest, ANodeThatStopsAnsweringIsLostAfterTheHeartbeatTimeout) {
                     milliseconds(5000));
   const auto noticed = std::chrono::steady_clock::now() - silent_since;
   ASSERT_EQ(h.state, ClusterState::kDegraded);
-  // Timeout 500 ms: not before ~400 ms (the last answer may be up to one interval old), and well
-  // within the 5 s the product promises.
-  EXPECT_GE(noticed, milliseconds(380));
-  EXPECT_LT(noticed, milliseconds(2000));
+  // Timeout 500 ms: the silence the coordinator measured (since the last answer, which a loaded
+  // machine may have delivered late) is at least the timeout, and the loss is noticed well within
+  // the 5 s the product promises.
+  EXPECT_LT(noticed, milliseconds(4000));
   EXPECT_EQ(h.failed_node, scripted.address());
-  EXPECT_THAT(h.reason, HasSubstr("lost: no heartbeat for"));
+  const std::string_view lead = "lost: no heartbeat for ";
+  const size_t at = h.reason.find(lead);
+  ASSERT_NE(at, std::string::npos) << h.reason;
+  EXPECT_GE(std::atoi(h.reason.c_str() + at + lead.size()), 500) << h.reason;
 }
 
 TEST(CoordinatorTest, VersionMismatchIsNamedBeforeAnythingLoads) {
