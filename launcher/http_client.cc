@@ -1,5 +1,6 @@
 #include "launcher/http_client.h"
 
+#include <chrono>
 #include <optional>
 #include <utility>  // before Boost 1.74's asio, which uses std::exchange without it
 
@@ -69,11 +70,12 @@ absl::StatusOr<HttpTarget> ParseHttpTarget(const std::string& url,
   return target;
 }
 
-absl::StatusOr<ServedModel> FetchServedModel(const HttpTarget& target) {
+absl::StatusOr<HttpResponse> HttpGet(const HttpTarget& target, const std::string& path) {
   net::io_context io;
   boost::beast::tcp_stream stream(io);
+  stream.expires_after(std::chrono::seconds(10));
   SPARKSTACK_RETURN_IF_ERROR(Connect(target, io, stream));
-  http::request<http::empty_body> request(http::verb::get, "/v1/models", 11);
+  http::request<http::empty_body> request(http::verb::get, path, 11);
   request.set(http::field::host, target.host);
   if (!target.authorization.empty()) request.set(http::field::authorization, target.authorization);
   error_code ec;
@@ -81,12 +83,17 @@ absl::StatusOr<ServedModel> FetchServedModel(const HttpTarget& target) {
   boost::beast::flat_buffer buffer;
   http::response<http::string_body> response;
   if (!ec) http::read(stream, buffer, response, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("GET /v1/models: ", ec.message()));
-  if (response.result_int() != 200) {
+  if (ec) return absl::UnavailableError(absl::StrCat("GET ", path, ": ", ec.message()));
+  return HttpResponse{static_cast<int>(response.result_int()), std::move(response.body())};
+}
+
+absl::StatusOr<ServedModel> FetchServedModel(const HttpTarget& target) {
+  SPARKSTACK_ASSIGN_OR_RETURN(HttpResponse response, HttpGet(target, "/v1/models"));
+  if (response.status != 200) {
     return absl::FailedPreconditionError(
-        absl::StrCat("GET /v1/models: HTTP ", response.result_int(), " ", response.body()));
+        absl::StrCat("GET /v1/models: HTTP ", response.status, " ", response.body));
   }
-  auto json = nlohmann::json::parse(response.body(), nullptr, false);
+  auto json = nlohmann::json::parse(response.body, nullptr, false);
   if (json.is_discarded() || !json.contains("data") || !json["data"].is_array() ||
       json["data"].empty() || !json["data"][0].contains("id") ||
       !json["data"][0]["id"].is_string()) {

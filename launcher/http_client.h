@@ -22,6 +22,15 @@ struct HttpTarget {
 // serving::ReadApiKeyFile. InvalidArgument names the flag.
 absl::StatusOr<HttpTarget> ParseHttpTarget(const std::string& url, const std::string& api_key_file);
 
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+};
+
+// One GET (10 s at most). Unavailable when the server cannot be reached; any HTTP status is a
+// response.
+absl::StatusOr<HttpResponse> HttpGet(const HttpTarget& target, const std::string& path);
+
 struct ServedModel {
   std::string name;
   int64_t vocab_size = 0;  // 0 when the server's model card does not say

@@ -14,11 +14,14 @@
 #include "launcher/command_registry.h"
 #include "launcher/control_flags.h"
 #include "runtime/control/node_agent.h"
+#include "runtime/control/output_tail.h"
 #include "runtime/control/worker_host.h"
 #include "runtime/core/status_macros.h"
 
 namespace sparkstack::launcher {
 namespace {
+
+constexpr size_t kLogLinesKept = 10000;
 
 struct NodeFlags {
   std::string listen;
@@ -45,7 +48,11 @@ absl::Status Run(const NodeFlags& f) {
   if (f.worker_fd >= 0) control::RunWorkerProcess(f.worker_fd, control::RunWorkerRank);
   if (f.listen.empty()) return absl::InvalidArgumentError("--listen HOST:PORT is required");
   BlockTerminationSignals();
+  // What this process and its worker ranks write to stderr stays available to `sparkstack logs`.
+  SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<control::OutputTail> log,
+                              control::OutputTail::Start(kLogLinesKept));
   control::NodeAgentOptions options;
+  options.recent_log = [&log](size_t lines) { return log->tail().Last(lines); };
   options.listen = f.listen;
   options.auth = f.auth;
   options.worker_stop_timeout = std::chrono::seconds(f.worker_stop_timeout_s);

@@ -56,7 +56,12 @@ absl::Status RunEngineWorkerRank(const LoadPlan& plan, Bootstrap& bootstrap,
   context.Report({.phase = LoadPhase::kLoading,
                   .message = absl::StrCat("rank ", plan.rank,
                                           " loading its shard; ready together with rank 0")});
-  return RunWorker(joined.options, std::move(joined.comms));
+  // The node's agent then reports READY (status, logs); the coordinator already counts a loading
+  // node as ready together with rank 0.
+  return RunWorker(joined.options, std::move(joined.comms), [&] {
+    context.Report({.phase = LoadPhase::kReady,
+                    .message = absl::StrCat("rank ", plan.rank, " loaded, following rank 0")});
+  });
 }
 
 absl::StatusOr<std::unique_ptr<EngineHeadRank>> EngineHeadRank::Create(EngineOptions options) {

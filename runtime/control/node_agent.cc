@@ -130,6 +130,19 @@ struct NodeAgent::Impl final : public pb::NodeAgent::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status Logs(grpc::ServerContext* context, const pb::LogsRequest* request,
+                    pb::LogsReply* reply) override {
+    if (grpc::Status s = auth->Check(*context); !s.ok()) return s;
+    if (!options.recent_log) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "this agent keeps no log (it runs inside another process)");
+    }
+    auto [lines, dropped] = options.recent_log(request->lines());
+    for (std::string& line : lines) reply->add_lines(std::move(line));
+    reply->set_dropped(dropped);
+    return grpc::Status::OK;
+  }
+
   grpc::Status Session(grpc::ServerContext* context, Stream* stream) override {
     if (grpc::Status s = auth->Check(*context); !s.ok()) return s;
     pb::CoordinatorMessage first;

@@ -17,8 +17,11 @@
 #define SPARKSTACK_RUNTIME_CONTROL_NODE_AGENT_H_
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "runtime/control/control_types.h"
@@ -40,6 +43,9 @@ struct NodeAgentOptions {
   // A rank on a thread cannot be killed: when it does not stop in time the agent exits (status
   // 3) so that its supervisor (systemd) restarts it clean. Tests turn this off.
   bool exit_on_stuck_worker = true;
+  // The Logs RPC's source: the last `lines` lines of this process's log (0: all it keeps) and the
+  // count of older lines no longer kept. Unset: Logs answers FAILED_PRECONDITION.
+  std::function<std::pair<std::vector<std::string>, uint64_t>(size_t lines)> recent_log;
 };
 
 class NodeAgent {

@@ -15,8 +15,8 @@
 #include "runtime/engine/model_runner.h"
 #include "runtime/engine/request_tracker.h"
 #include "runtime/engine/scheduler.h"
-#include "runtime/engine/stop_checker.h"
 #include "runtime/engine/step_transport.h"
+#include "runtime/engine/stop_checker.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 namespace sparkstack {
@@ -40,8 +40,8 @@ absl::StatusOr<int64_t> AgreeKvBlocks(Communicator* world, const ModelRunner& ru
   const auto smallest = std::min_element(offers.begin(), offers.end());
   if (*smallest < min_blocks) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "rank ", smallest - offers.begin(), " can hold ", *smallest,
-        " KV blocks, fewer than the ", min_blocks,
+        "rank ", smallest - offers.begin(), " can hold ", *smallest, " KV blocks, fewer than the ",
+        min_blocks,
         " one sequence of max_model_len tokens needs: raise kv_cache_bytes (or the memory "
         "fraction) or lower max_model_len"));
   }
@@ -73,8 +73,8 @@ absl::Status ValidateRequest(const Request& r, const ModelConfig& config,
   if (r.prompt_ids.empty()) return absl::InvalidArgumentError("the prompt has no tokens");
   for (size_t i = 0; i < r.prompt_ids.size(); ++i) {
     if (r.prompt_ids[i] < 0 || r.prompt_ids[i] >= config.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("prompt token ", i, " is id ",
-                                                     r.prompt_ids[i], ", outside the vocabulary [0, ",
+      return absl::InvalidArgumentError(absl::StrCat("prompt token ", i, " is id ", r.prompt_ids[i],
+                                                     ", outside the vocabulary [0, ",
                                                      config.vocab_size, ")"));
     }
   }
@@ -82,9 +82,9 @@ absl::Status ValidateRequest(const Request& r, const ModelConfig& config,
   SPARKSTACK_RETURN_IF_ERROR(ValidateStoppingParams(s));
   const int64_t total = std::ssize(r.prompt_ids) + std::max<int64_t>(s.max_tokens, 1);
   if (total > options.max_model_len) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the prompt (", r.prompt_ids.size(), " tokens) plus max_tokens (", s.max_tokens,
-        ") exceeds the context of ", options.max_model_len, " tokens"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the prompt (", r.prompt_ids.size(), " tokens) plus max_tokens (",
+                     s.max_tokens, ") exceeds the context of ", options.max_model_len, " tokens"));
   }
   SPARKSTACK_RETURN_IF_ERROR(ValidateSamplingParams(r.sampling));
   if (r.detokenize && !has_tokenizer) {
@@ -160,9 +160,9 @@ bool Engine::Impl::TakeInbox() {
     aborted.swap(aborts);
   }
   for (Pending& p : arrived) {
-    auto tracker = std::make_unique<RequestTracker>(p.id, std::move(p.request),
-                                                    std::move(p.callback), tokenizer.get(),
-                                                    eos_ids, options.max_model_len);
+    auto tracker =
+        std::make_unique<RequestTracker>(p.id, std::move(p.request), std::move(p.callback),
+                                         tokenizer.get(), eos_ids, options.max_model_len);
     scheduler->Add(p.id, tracker->request().prompt_ids);
     requests[p.id] = std::move(tracker);
   }
@@ -322,8 +322,7 @@ void Engine::Impl::Loop() {
       while (status.ok() && in_flight.size() < max_in_flight) {
         SchedulerOutput step = scheduler->Schedule();
         if (step.empty()) {  // its releases ride on the next plan
-          unsent_releases.insert(unsent_releases.end(), step.released.begin(),
-                                 step.released.end());
+          unsent_releases.insert(unsent_releases.end(), step.released.begin(), step.released.end());
           break;
         }
         status = Dispatch(std::move(step));
@@ -345,13 +344,13 @@ void Engine::Impl::Loop() {
     bool woken;
     {
       absl::MutexLock lock(&mu);
-      woken = mu.AwaitWithTimeout(
-          absl::Condition(
-              +[](Impl* impl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl->mu) {
-                return impl->stopping || !impl->inbox.empty() || !impl->aborts.empty();
-              },
-              this),
-          absl::FromChrono(kKeepAliveInterval));
+      woken = mu.AwaitWithTimeout(absl::Condition(
+                                      +[](Impl* impl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl->mu) {
+                                        return impl->stopping || !impl->inbox.empty() ||
+                                               !impl->aborts.empty();
+                                      },
+                                      this),
+                                  absl::FromChrono(kKeepAliveInterval));
     }
     if (!woken && failure.ok()) failure = KeepAlive();
   }
@@ -392,21 +391,21 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
   SPARKSTACK_ASSIGN_OR_RETURN(int64_t blocks,
                               AgreeKvBlocks(impl->comms.world.get(), *impl->runner, per_sequence));
   SPARKSTACK_RETURN_IF_ERROR(impl->runner->AllocateKvCache(blocks));
-  SPARKSTACK_ASSIGN_OR_RETURN(impl->scheduler,
-                              Scheduler::Create({.max_num_seqs = o.max_num_seqs,
-                                                 .max_num_batched_tokens = o.max_num_batched_tokens,
-                                                 .max_model_len = o.max_model_len,
-                                                 .num_blocks = blocks,
-                                                 .block_size = kKvBlockSize,
-                                                 .enable_prefix_caching = o.enable_prefix_caching}));
+  SPARKSTACK_ASSIGN_OR_RETURN(
+      impl->scheduler, Scheduler::Create({.max_num_seqs = o.max_num_seqs,
+                                          .max_num_batched_tokens = o.max_num_batched_tokens,
+                                          .max_model_len = o.max_model_len,
+                                          .num_blocks = blocks,
+                                          .block_size = kKvBlockSize,
+                                          .enable_prefix_caching = o.enable_prefix_caching}));
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->Loop(); });
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 
 absl::StatusOr<RequestId> Engine::AddRequest(Request request, OutputCallback on_output) {
-  SPARKSTACK_RETURN_IF_ERROR(ValidateRequest(request, impl_->config, impl_->options,
-                                             impl_->tokenizer != nullptr));
+  SPARKSTACK_RETURN_IF_ERROR(
+      ValidateRequest(request, impl_->config, impl_->options, impl_->tokenizer != nullptr));
   absl::MutexLock lock(&impl_->mu);
   if (!impl_->health.ok()) {
     return absl::UnavailableError(
@@ -437,7 +436,8 @@ const ModelConfig& Engine::model_config() const { return impl_->config; }
 const EngineOptions& Engine::options() const { return impl_->options; }
 const tokenizer::Tokenizer* Engine::tokenizer() const { return impl_->tokenizer.get(); }
 
-absl::Status RunWorker(const EngineOptions& options, RankComms comms) {
+absl::Status RunWorker(const EngineOptions& options, RankComms comms,
+                       const std::function<void()>& on_loaded) {
   if (!comms.world || comms.world->rank() == 0) {
     return absl::InvalidArgumentError("RunWorker is for ranks > 0 of a world");
   }
@@ -448,6 +448,7 @@ absl::Status RunWorker(const EngineOptions& options, RankComms comms) {
   SPARKSTACK_ASSIGN_OR_RETURN(int64_t blocks,
                               AgreeKvBlocks(comms.world.get(), *runner, per_sequence));
   SPARKSTACK_RETURN_IF_ERROR(runner->AllocateKvCache(blocks));
+  if (on_loaded) on_loaded();
   Communicator& world = *comms.world;
   StepResult result;
   while (true) {

@@ -103,10 +103,10 @@ class Engine {
   // next step. Unknown or finished ids are ignored.
   void Abort(RequestId id);
 
-  EngineStats stats() const;                  // thread-safe
-  absl::Status health() const;                // thread-safe: OK, or why the engine stopped
-  const ModelConfig& model_config() const;    // immutable after Create
-  const EngineOptions& options() const;       // with defaults resolved (max_model_len, ...)
+  EngineStats stats() const;                      // thread-safe
+  absl::Status health() const;                    // thread-safe: OK, or why the engine stopped
+  const ModelConfig& model_config() const;        // immutable after Create
+  const EngineOptions& options() const;           // with defaults resolved (max_model_len, ...)
   const tokenizer::Tokenizer* tokenizer() const;  // null when the model has no tokenizer.json
 
   struct Impl;
@@ -125,7 +125,9 @@ absl::Status ValidateRequest(const Request& request, const ModelConfig& config,
 
 // Ranks > 0: loads this rank's shard and executes rank 0's steps until rank 0 stops (OK) or
 // fails, or a peer dies (its error). Waits for work without a time limit while the group is idle.
-absl::Status RunWorker(const EngineOptions& options, RankComms comms);
+// `on_loaded`, when set, is called once the shard and the KV cache are in place.
+absl::Status RunWorker(const EngineOptions& options, RankComms comms,
+                       const std::function<void()>& on_loaded = nullptr);
 
 }  // namespace sparkstack
 

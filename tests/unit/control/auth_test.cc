@@ -139,7 +139,7 @@ TEST(AuthTest, StrangersCannotCallAnyMethodNorDisturbAFormedCluster) {
   ASSERT_TRUE((*coordinator)->Start().ok());
 
   const std::vector<std::string> methods = AllMethods();
-  ASSERT_EQ(methods.size(), 3u) << "a new RPC: make sure it checks credentials, then update this";
+  ASSERT_EQ(methods.size(), 4u) << "a new RPC: make sure it checks credentials, then update this";
   auto channel = grpc::CreateChannel(Addresses(agents)[0], grpc::InsecureChannelCredentials());
   for (const std::string& method : methods) {
     for (const std::string& authorization :

@@ -394,6 +394,41 @@ TEST(NodeAgentTest, ShutdownIsRefusedWhileAClusterHoldsTheNodeUnlessForced) {
   EXPECT_EQ(h.failed_rank, 1);
 }
 
+TEST(NodeAgentTest, LogsAnswersFromTheProcessLogOrSaysItKeepsNone) {
+  const auto call_logs = [](NodeAgent& agent, const ControlAuth& auth, pb::LogsReply* reply) {
+    auto stub =
+        pb::NodeAgent::NewStub(MakeAgentChannel(absl::StrCat("127.0.0.1:", agent.port()), auth));
+    grpc::ClientContext context;
+    auth.Authorize(context);
+    pb::LogsRequest request;
+    request.set_lines(2);
+    return stub->Logs(&context, request, reply);
+  };
+  NodeAgentOptions options;
+  options.auth = InsecureAuth();
+  size_t asked = 0;
+  options.recent_log = [&asked](size_t lines) {
+    asked = lines;
+    return std::make_pair(std::vector<std::string>{"worker rank 1 ready", "heartbeat late"},
+                          uint64_t{7});
+  };
+  auto agent = NodeAgent::Start(options);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto auth = ControlAuth::Insecure();
+  pb::LogsReply reply;
+  ASSERT_TRUE(call_logs(**agent, *auth, &reply).ok());
+  EXPECT_EQ(asked, 2u);
+  EXPECT_THAT(reply.lines(), ElementsAre("worker rank 1 ready", "heartbeat late"));
+  EXPECT_EQ(reply.dropped(), 7u);
+
+  options.recent_log = nullptr;
+  auto silent = NodeAgent::Start(options);
+  ASSERT_TRUE(silent.ok());
+  grpc::Status refused = call_logs(**silent, *auth, &reply);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(refused.error_message(), HasSubstr("keeps no log"));
+}
+
 TEST(NodeAgentTest, RefusesToListenWithoutCredentialsBeyondLoopback) {
   NodeAgentOptions options;
   options.listen = "0.0.0.0:0";
