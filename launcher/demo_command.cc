@@ -233,7 +233,8 @@ absl::Status Demo(const DemoFlags& f, const std::string& model_dir, Watchdog& wa
       std::string reply,
       StreamChatReply(target, model.name, messages,
                       {.temperature = 0.0f, .max_tokens = f.max_tokens}, std::cout));
-  if (reply.empty()) return absl::InternalError("the chat answer came back empty");
+  // Random weights can end the answer at once; that is still a full round trip.
+  if (reply.empty()) std::cout << "  (the model ended its answer at once)" << std::endl;
 
   watchdog.set_stage("measuring throughput");
   const BenchLoad load = {.num_prompts = f.num_prompts,
