@@ -1,5 +1,6 @@
-// `sparkstack quantize --to nvfp4 IN_DIR OUT_DIR [--exclude PATTERN ...]`: writes an NVFP4
-// checkpoint in ModelOpt's layout (see runtime/quant/nvfp4_checkpoint_writer.h).
+// `sparkstack quantize --to nvfp4 IN_DIR OUT_DIR [--exclude PATTERN ...] [--max-shard-bytes SIZE]`:
+// writes an NVFP4 checkpoint in ModelOpt's layout, streaming tensor by tensor into shards (see
+// runtime/quant/nvfp4_checkpoint_writer.h).
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -17,18 +18,23 @@ struct QuantizeFlags {
   std::string out_dir;
   std::vector<std::string> exclude;
   bool overwrite = false;
+  uint64_t max_shard_bytes = kDefaultMaxShardBytes;
 };
 
 absl::Status Run(const QuantizeFlags& f) {
   QuantizeCheckpointOptions options;
   options.exclude = f.exclude;
   options.overwrite = f.overwrite;
+  options.max_shard_bytes = f.max_shard_bytes;
   auto report = QuantizeCheckpointToNvfp4(f.in_dir, f.out_dir, options);
   if (!report.ok()) return report.status();
-  std::printf("quantized %lld linear layers to nvfp4, kept %lld tensors; %.2f MiB -> %.2f MiB in %s\n",
-              static_cast<long long>(report->quantized_layers),
-              static_cast<long long>(report->kept_tensors), report->input_bytes / 1048576.0,
-              report->output_bytes / 1048576.0, f.out_dir.c_str());
+  std::printf(
+      "quantized %lld linear layers to nvfp4, kept %lld tensors; %.2f MiB -> %.2f MiB in %s "
+      "(%d file%s)\n",
+      static_cast<long long>(report->quantized_layers),
+      static_cast<long long>(report->kept_tensors), report->input_bytes / 1048576.0,
+      report->output_bytes / 1048576.0, f.out_dir.c_str(), report->shards,
+      report->shards == 1 ? "" : "s");
   return absl::OkStatus();
 }
 
@@ -46,6 +52,14 @@ void SetupQuantizeCommand(CLI::App& root) {
   cmd->add_option("--exclude", flags->exclude,
                   "fnmatch pattern of modules to keep dense (repeatable); lm_head, embeddings, "
                   "norms and MoE routers are always kept");
+  cmd->add_option(
+         "--max-shard-bytes", flags->max_shard_bytes,
+         "tensor data per output .safetensors file (bytes, or with a unit: 500MiB, 5GB; "
+         "k = 1024); more than one file gets model.safetensors.index.json. A tensor larger "
+         "than this gets a file of its own")
+      ->transform(CLI::AsSizeValue(/*kb_is_1000=*/false))
+      ->check(CLI::PositiveNumber)
+      ->default_str("5GiB");
   cmd->callback([flags] { FinishCommand(Run(*flags)); });
 }
 

@@ -414,6 +414,38 @@ absl::StatusOr<Tensor> SafetensorsFile::Get(std::string_view name) const {
   return Tensor::Borrow(data, entry->dtype, entry->shape, shared_from_this());
 }
 
+absl::StatusOr<std::string> EncodeSafetensorsHeader(
+    const std::vector<SafetensorsEntry>& entries,
+    const std::map<std::string, std::string>& metadata, const std::string& path) {
+  Json header = Json::object();
+  if (!metadata.empty()) {
+    Json md = Json::object();
+    for (const auto& [key, value] : metadata) md[key] = value;
+    header[std::string(kMetadataKey)] = std::move(md);
+  }
+  for (const SafetensorsEntry& e : entries) {
+    if (e.name == kMetadataKey) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot write safetensors file ", path, ": '__metadata__' is not a valid tensor name"));
+    }
+    if (header.contains(e.name)) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot write safetensors file ", path,
+                                                     ": duplicate tensor name '", e.name, "'"));
+    }
+    Json entry;
+    entry["dtype"] = std::string(SafetensorsName(e.dtype));
+    entry["shape"] = Json::array();
+    for (int64_t d : e.shape) entry["shape"].push_back(d);
+    entry["data_offsets"] = {e.begin, e.end};
+    header[e.name] = std::move(entry);
+  }
+  std::string header_text = header.dump();
+  header_text.append((8 - header_text.size() % 8) % 8, ' ');
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(header_text.size() >> (8 * i));
+  return out + header_text;
+}
+
 absl::Status WriteSafetensors(const std::string& path,
                               const std::vector<std::pair<std::string, Tensor>>& tensors,
                               const std::map<std::string, std::string>& metadata) {
@@ -421,16 +453,9 @@ absl::Status WriteSafetensors(const std::string& path,
     return absl::InvalidArgumentError(
         absl::StrCat("cannot write safetensors file ", path, ": ", what));
   };
-  Json header = Json::object();
-  if (!metadata.empty()) {
-    Json md = Json::object();
-    for (const auto& [key, value] : metadata) md[key] = value;
-    header[std::string(kMetadataKey)] = std::move(md);
-  }
+  std::vector<SafetensorsEntry> entries;
   uint64_t offset = 0;
   for (const auto& [name, tensor] : tensors) {
-    if (name == kMetadataKey) return error("'__metadata__' is not a valid tensor name");
-    if (header.contains(name)) return error(absl::StrCat("duplicate tensor name '", name, "'"));
     if (tensor.device() != Device::kCpu) {
       return error(absl::StrCat("tensor '", name, "' is not on the CPU"));
     }
@@ -447,24 +472,16 @@ absl::Status WriteSafetensors(const std::string& path,
       dtype = DType::kU8;
     }
     const uint64_t nbytes = tensor.nbytes();
-    Json entry;
-    entry["dtype"] = std::string(SafetensorsName(dtype));
-    entry["shape"] = Json::array();
-    for (int64_t d : shape) entry["shape"].push_back(d);
-    entry["data_offsets"] = {offset, offset + nbytes};
-    header[name] = std::move(entry);
+    entries.push_back({name, dtype, std::move(shape), offset, offset + nbytes});
     offset += nbytes;
   }
-  std::string header_text = header.dump();
-  header_text.append((8 - header_text.size() % 8) % 8, ' ');
+  SPARKSTACK_ASSIGN_OR_RETURN(const std::string header,
+                              EncodeSafetensorsHeader(entries, metadata, path));
 
   const std::string tmp_path = absl::StrCat(path, ".tmp.", ::getpid());
   std::FILE* f = std::fopen(tmp_path.c_str(), "wb");
   if (f == nullptr) return OsError("cannot create", tmp_path, errno);
-  uint8_t length[8];
-  for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(header_text.size() >> (8 * i));
-  bool ok = std::fwrite(length, 1, 8, f) == 8 &&
-            std::fwrite(header_text.data(), 1, header_text.size(), f) == header_text.size();
+  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
   for (size_t i = 0; ok && i < tensors.size(); ++i) {
     const Tensor& t = tensors[i].second;
     const size_t nbytes = t.nbytes();

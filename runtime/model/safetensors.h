@@ -96,7 +96,7 @@ class SafetensorsFile : public std::enable_shared_from_this<SafetensorsFile> {
   std::string path_;
   const uint8_t* mapping_ = nullptr;  // whole file, PROT_READ
   uint64_t mapping_size_ = 0;
-  const uint8_t* data_ = nullptr;     // start of the data section inside mapping_
+  const uint8_t* data_ = nullptr;  // start of the data section inside mapping_
   uint64_t data_size_ = 0;
   std::vector<SafetensorsEntry> entries_;
   std::map<std::string, size_t, std::less<>> index_;  // name -> position in entries_
@@ -110,6 +110,16 @@ absl::Status ParseSafetensorsHeader(std::string_view header, uint64_t data_size,
                                     const std::string& source,
                                     std::vector<SafetensorsEntry>* entries,
                                     std::map<std::string, std::string>* metadata);
+
+// The bytes before a safetensors file's data section: the 8-byte length and the header JSON,
+// formatted exactly as WriteSafetensors formats them (keys sorted, padded with spaces to a multiple
+// of 8). `entries` give each tensor's stored dtype, shape and offsets within the data section, as
+// the caller will write the data. For writers that stream tensor data after the header. The
+// entries' sizes and offsets are not checked here. InvalidArgument naming `path` for a duplicate
+// name or one called "__metadata__".
+absl::StatusOr<std::string> EncodeSafetensorsHeader(
+    const std::vector<SafetensorsEntry>& entries,
+    const std::map<std::string, std::string>& metadata, const std::string& path);
 
 // Writes a safetensors file readable by the Python library: the header JSON has its keys sorted
 // by name ("__metadata__" included, omitted when empty), it is padded with spaces so that the data

@@ -11,7 +11,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <random>
+#include <set>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -24,6 +27,7 @@
 #include "runtime/model/safetensors.h"
 #include "runtime/quant/nvfp4_quantizer.h"
 #include "runtime/quant/quant_scheme.h"
+#include "runtime/quant/safetensors_shards.h"
 
 namespace sparkstack {
 namespace {
@@ -77,19 +81,19 @@ absl::Status CheckOutputDirectory(const std::string& in_dir, const std::string& 
   if (names.empty()) return absl::OkStatus();
   if (!overwrite) {
     std::sort(names.begin(), names.end());
-    return absl::FailedPreconditionError(absl::StrCat(
-        "quantize: the output directory ", out_dir, " is not empty (", names.size(),
-        names.size() == 1 ? " entry: " : " entries, e.g. ", names.front(),
-        "); pass --overwrite to replace it"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("quantize: the output directory ", out_dir, " is not empty (", names.size(),
+                     names.size() == 1 ? " entry: " : " entries, e.g. ", names.front(),
+                     "); pass --overwrite to replace it"));
   }
   // Replacing out_dir removes everything in it: refuse if the input lives there.
   const fs::path in_abs = fs::weakly_canonical(in_dir, ec);
   const fs::path out_abs = fs::weakly_canonical(out_dir, ec);
   const auto mismatch = std::mismatch(out_abs.begin(), out_abs.end(), in_abs.begin(), in_abs.end());
   if (!ec && mismatch.first == out_abs.end()) {
-    return absl::InvalidArgumentError(absl::StrCat("quantize: --overwrite would delete the input: ",
-                                                   in_dir, " is inside the output directory ",
-                                                   out_dir));
+    return absl::InvalidArgumentError(
+        absl::StrCat("quantize: --overwrite would delete the input: ", in_dir,
+                     " is inside the output directory ", out_dir));
   }
   return absl::OkStatus();
 }
@@ -116,19 +120,18 @@ absl::StatusOr<std::string> MakeStagingDirectory(const std::string& out_dir) {
   std::error_code ec;
   fs::create_directories(parent, ec);
   if (ec) {
-    return absl::InternalError(absl::StrCat("quantize: cannot create ", parent.string(), ": ",
-                                            ec.message()));
+    return absl::InternalError(
+        absl::StrCat("quantize: cannot create ", parent.string(), ": ", ec.message()));
   }
   std::random_device random;
   for (int attempt = 0; attempt < 100; ++attempt) {
-    const std::string staging =
-        (parent / absl::StrCat(".", out.filename().string(), ".partial-", ::getpid(), "-",
-                               random() % 1000000))
-            .string();
+    const std::string staging = (parent / absl::StrCat(".", out.filename().string(), ".partial-",
+                                                       ::getpid(), "-", random() % 1000000))
+                                    .string();
     if (::mkdir(staging.c_str(), 0777) == 0) return staging;
     if (errno != EEXIST) {
-      return absl::InternalError(absl::StrCat("quantize: cannot create ", staging, ": ",
-                                              std::strerror(errno)));
+      return absl::InternalError(
+          absl::StrCat("quantize: cannot create ", staging, ": ", std::strerror(errno)));
     }
   }
   return absl::InternalError(
@@ -142,8 +145,8 @@ absl::Status PublishDirectory(const std::string& staging, const std::string& out
   const std::string out = DirectoryPath(out_dir).string();
   if (::rename(staging.c_str(), out.c_str()) == 0) return absl::OkStatus();
   if (errno != ENOTEMPTY && errno != EEXIST) {
-    return absl::InternalError(absl::StrCat("quantize: cannot move ", staging, " to ", out, ": ",
-                                            std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("quantize: cannot move ", staging, " to ", out, ": ", std::strerror(errno)));
   }
   std::string old = staging;  // where the previous contents of out_dir end up
   if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, out.c_str(), RENAME_EXCHANGE) != 0) {
@@ -153,14 +156,14 @@ absl::Status PublishDirectory(const std::string& staging, const std::string& out
     }
     old = staging + ".old";
     if (::rename(out.c_str(), old.c_str()) != 0) {
-      return absl::InternalError(absl::StrCat("quantize: cannot move ", out, " aside: ",
-                                              std::strerror(errno)));
+      return absl::InternalError(
+          absl::StrCat("quantize: cannot move ", out, " aside: ", std::strerror(errno)));
     }
     if (::rename(staging.c_str(), out.c_str()) != 0) {
       const int err = errno;
       ::rename(old.c_str(), out.c_str());  // put the previous result back
-      return absl::InternalError(absl::StrCat("quantize: cannot move ", staging, " to ", out,
-                                              ": ", std::strerror(err)));
+      return absl::InternalError(
+          absl::StrCat("quantize: cannot move ", staging, " to ", out, ": ", std::strerror(err)));
     }
   }
   std::error_code ec;
@@ -173,13 +176,91 @@ absl::Status PublishDirectory(const std::string& staging, const std::string& out
   return absl::OkStatus();
 }
 
+// One input tensor and what it becomes: its output tensors (stored dtype, shape and size; offsets
+// are assigned per shard), all written to the same shard.
+struct PlannedTensor {
+  std::string name;
+  std::string module;  // the quantized module P, or "" when the tensor is copied unchanged
+  std::vector<SafetensorsEntry> outputs;
+  uint64_t output_bytes = 0;
+};
+
+SafetensorsEntry OutputEntry(std::string name, DType dtype, Shape shape) {
+  SafetensorsEntry entry;
+  entry.name = std::move(name);
+  entry.dtype = dtype;
+  entry.end = DTypeByteSize(dtype, NumElements(shape));
+  entry.shape = std::move(shape);
+  return entry;
+}
+
+// Writes the planned tensors into `dir`: one model.safetensors, or shards and their index. Each
+// shard's header is written first (sizes are known from the plan), then each tensor is read from
+// the mapped input, quantized and appended, so only one quantized tensor is held at a time.
+absl::Status WriteWeights(const std::string& dir, const Checkpoint& checkpoint,
+                          const std::vector<PlannedTensor>& plan, uint64_t max_shard_bytes,
+                          QuantizeCheckpointReport& report) {
+  std::vector<uint64_t> unit_bytes;
+  for (const PlannedTensor& p : plan) unit_bytes.push_back(p.output_bytes);
+  const std::vector<int> shard_of = AssignShards(unit_bytes, max_shard_bytes);
+  const int shards = shard_of.empty() ? 1 : shard_of.back() + 1;
+  report.shards = shards;
+  std::map<std::string, std::string> weight_map;
+  size_t next = 0;  // first unit of the current shard
+  for (int shard = 0; shard < shards; ++shard) {
+    const std::string file = shards == 1 ? "model.safetensors" : ShardFileName(shard, shards);
+    const size_t first = next;
+    std::vector<SafetensorsEntry> entries;
+    uint64_t offset = 0;
+    for (; next < plan.size() && shard_of[next] == shard; ++next) {
+      for (SafetensorsEntry entry : plan[next].outputs) {
+        entry.end += offset;
+        entry.begin = offset;
+        offset = entry.end;
+        weight_map[entry.name] = file;
+        entries.push_back(std::move(entry));
+      }
+    }
+    SPARKSTACK_ASSIGN_OR_RETURN(StreamingSafetensorsWriter writer,
+                                StreamingSafetensorsWriter::Open((fs::path(dir) / file).string(),
+                                                                 entries, {{"format", "pt"}}));
+    for (size_t i = first; i < next; ++i) {
+      const PlannedTensor& p = plan[i];
+      SPARKSTACK_ASSIGN_OR_RETURN(Tensor tensor, checkpoint.Get(p.name));
+      if (p.module.empty()) {  // written straight from the input mapping
+        SPARKSTACK_RETURN_IF_ERROR(writer.Append(p.name, tensor.data(), tensor.nbytes()));
+        report.output_bytes += tensor.nbytes();
+        ++report.kept_tensors;
+        continue;
+      }
+      SPARKSTACK_ASSIGN_OR_RETURN(Weight q, QuantizeNvfp4(tensor, p.name));
+      const Tensor& codes = q.nvfp4().codes;
+      const Tensor& scales = q.nvfp4().block_scales;
+      const float global = q.nvfp4().global_scale;
+      SPARKSTACK_RETURN_IF_ERROR(writer.Append(p.name, codes.data(), codes.nbytes()));
+      SPARKSTACK_RETURN_IF_ERROR(
+          writer.Append(p.module + ".weight_scale", scales.data(), scales.nbytes()));
+      SPARKSTACK_RETURN_IF_ERROR(
+          writer.Append(p.module + ".weight_scale_2", &global, sizeof(global)));
+      const uint64_t held = codes.nbytes() + scales.nbytes();
+      report.output_bytes += held + sizeof(global);
+      report.peak_buffer_bytes = std::max(report.peak_buffer_bytes, held);
+      ++report.quantized_layers;
+    }
+    SPARKSTACK_RETURN_IF_ERROR(writer.Close());
+  }
+  if (shards > 1) {
+    SPARKSTACK_RETURN_IF_ERROR(WriteText(fs::path(dir) / "model.safetensors.index.json",
+                                         ShardIndexJson(report.output_bytes, weight_map)));
+  }
+  return absl::OkStatus();
+}
+
 // Everything the output directory holds, written into `dir`.
 absl::Status WriteOutput(const std::string& in_dir, const std::string& dir,
-                         const Checkpoint& checkpoint,
-                         const std::vector<std::pair<std::string, Tensor>>& out_tensors,
-                         const QuantizeCheckpointReport& report) {
-  SPARKSTACK_RETURN_IF_ERROR(WriteSafetensors((fs::path(dir) / "model.safetensors").string(),
-                                              out_tensors, {{"format", "pt"}}));
+                         const Checkpoint& checkpoint, const std::vector<PlannedTensor>& plan,
+                         uint64_t max_shard_bytes, QuantizeCheckpointReport& report) {
+  SPARKSTACK_RETURN_IF_ERROR(WriteWeights(dir, checkpoint, plan, max_shard_bytes, report));
   json quantization = {{"quant_algo", "NVFP4"},
                        {"group_size", 16},
                        {"kv_cache_quant_algo", nullptr},
@@ -193,13 +274,12 @@ absl::Status WriteOutput(const std::string& in_dir, const std::string& dir,
   const fs::path config_in = fs::path(in_dir) / "config.json";
   std::error_code ec;
   if (fs::exists(config_in, ec)) {
-    SPARKSTACK_ASSIGN_OR_RETURN(std::string text,
-                                ReadRegularFile(config_in.string(), kMaxConfigFileBytes,
-                                                "model config", kJsonDomBytesPerTextByte));
+    SPARKSTACK_ASSIGN_OR_RETURN(
+        std::string text, ReadRegularFile(config_in.string(), kMaxConfigFileBytes, "model config",
+                                          kJsonDomBytesPerTextByte));
     json config = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (config.is_discarded() || !config.is_object()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(config_in.string(), " is not a JSON object"));
+      return absl::InvalidArgumentError(absl::StrCat(config_in.string(), " is not a JSON object"));
     }
     json quantization_config = quantization;
     quantization_config["quant_method"] = "modelopt";
@@ -239,12 +319,15 @@ absl::StatusOr<QuantizeCheckpointReport> QuantizeCheckpointToNvfp4(
     const QuantizeCheckpointOptions& options) {
   // Everything that can be refused is refused before any work: the output directory, the input's
   // scheme, its checkpoint, and the memory the quantized tensors will take.
+  if (options.max_shard_bytes == 0) {
+    return absl::InvalidArgumentError("quantize: --max-shard-bytes must be positive (got 0)");
+  }
   SPARKSTACK_RETURN_IF_ERROR(CheckOutputDirectory(in_dir, out_dir, options.overwrite));
   SPARKSTACK_ASSIGN_OR_RETURN(QuantScheme scheme, ReadQuantScheme(in_dir));
   if (scheme.method != QuantMethod::kNone) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "quantize: ", in_dir, " is already quantized (", scheme.source,
-        "); start from the dense checkpoint"));
+    return absl::InvalidArgumentError(absl::StrCat("quantize: ", in_dir, " is already quantized (",
+                                                   scheme.source,
+                                                   "); start from the dense checkpoint"));
   }
   SPARKSTACK_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(in_dir));
 
@@ -253,54 +336,59 @@ absl::StatusOr<QuantizeCheckpointReport> QuantizeCheckpointToNvfp4(
   QuantizeCheckpointReport report;
   report.exclude_modules = patterns;
 
-  // Plan: which tensors are quantized (module name) and which are copied ("").
-  std::vector<std::pair<std::string, std::string>> plan;
-  uint64_t quantized_bytes = 0;  // held in memory until the output file is written
-  for (const std::string& name : checkpoint.TensorNames()) {
-    const SafetensorsEntry* entry = checkpoint.Find(name);
-    report.input_bytes += entry->nbytes();
-    const bool is_weight = absl::EndsWith(name, ".weight") && entry->shape.size() == 2 &&
-                           IsFloat(entry->dtype);
-    const std::string module = is_weight ? name.substr(0, name.size() - 7) : "";
-    if (!is_weight || MatchesAny(patterns, module)) {
-      plan.emplace_back(name, "");
-    } else if (entry->shape[1] % 16 != 0) {  // NVFP4 needs whole 16-element blocks along K
-      report.exclude_modules.push_back(module);
-      plan.emplace_back(name, "");
-    } else {
-      const uint64_t elements = static_cast<uint64_t>(entry->shape[0]) *
-                                static_cast<uint64_t>(entry->shape[1]);
-      quantized_bytes += elements / 2 + elements / 16 + 4;
-      plan.emplace_back(name, module);
+  // Plan, from the headers alone: which tensors are quantized and what each one becomes. Input
+  // files are walked in shard order, each file's tensors by name (for a single input file, the
+  // sorted order the writer has always used).
+  std::vector<PlannedTensor> plan;
+  std::set<std::string> output_names;
+  uint64_t largest_quantized = 0;  // the one quantized tensor held in memory at a time
+  for (const std::shared_ptr<SafetensorsFile>& file : checkpoint.files()) {
+    std::vector<const SafetensorsEntry*> entries;
+    for (const SafetensorsEntry& entry : file->entries()) entries.push_back(&entry);
+    std::sort(
+        entries.begin(), entries.end(),
+        [](const SafetensorsEntry* a, const SafetensorsEntry* b) { return a->name < b->name; });
+    for (const SafetensorsEntry* entry : entries) {
+      const std::string& name = entry->name;
+      report.input_bytes += entry->nbytes();
+      PlannedTensor p;
+      p.name = name;
+      const bool is_weight =
+          absl::EndsWith(name, ".weight") && entry->shape.size() == 2 && IsFloat(entry->dtype);
+      const std::string module = is_weight ? name.substr(0, name.size() - 7) : "";
+      if (!is_weight || MatchesAny(patterns, module)) {
+        p.outputs.push_back(OutputEntry(name, entry->dtype, entry->shape));
+      } else if (entry->shape[1] % 16 != 0) {  // NVFP4 needs whole 16-element blocks along K
+        report.exclude_modules.push_back(module);
+        p.outputs.push_back(OutputEntry(name, entry->dtype, entry->shape));
+      } else {
+        const int64_t n = entry->shape[0], k = entry->shape[1];
+        p.module = module;
+        p.outputs.push_back(OutputEntry(name, DType::kU8, {n, k / 2}));
+        p.outputs.push_back(OutputEntry(module + ".weight_scale", DType::kF8E4M3, {n, k / 16}));
+        p.outputs.push_back(OutputEntry(module + ".weight_scale_2", DType::kF32, {}));
+      }
+      for (const SafetensorsEntry& out : p.outputs) {
+        p.output_bytes += out.nbytes();
+        if (!output_names.insert(out.name).second) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "quantize: ", in_dir, ": the output would hold two tensors called '", out.name,
+              "' (the input has a tensor of that name besides the one quantizing ", name,
+              " produces)"));
+        }
+      }
+      if (!p.module.empty()) largest_quantized = std::max(largest_quantized, p.output_bytes);
+      plan.push_back(std::move(p));
     }
   }
-  SPARKSTACK_RETURN_IF_ERROR(
-      CheckMemoryBudget(quantized_bytes, absl::StrCat("quantizing ", in_dir, " to nvfp4")));
-
-  std::vector<std::pair<std::string, Tensor>> out_tensors;
-  for (const auto& [name, module] : plan) {
-    const SafetensorsEntry* entry = checkpoint.Find(name);
-    SPARKSTACK_ASSIGN_OR_RETURN(Tensor tensor, checkpoint.Get(name));
-    if (module.empty()) {
-      report.output_bytes += entry->nbytes();
-      ++report.kept_tensors;
-      out_tensors.emplace_back(name, std::move(tensor));
-      continue;
-    }
-    SPARKSTACK_ASSIGN_OR_RETURN(Weight q, QuantizeNvfp4(tensor, name));
-    Tensor global = Tensor::Zeros(DType::kF32, {});
-    global.data_as<float>()[0] = q.nvfp4().global_scale;
-    report.output_bytes += q.nvfp4().codes.nbytes() + q.nvfp4().block_scales.nbytes() + 4;
-    ++report.quantized_layers;
-    out_tensors.emplace_back(name, q.nvfp4().codes);
-    out_tensors.emplace_back(module + ".weight_scale", q.nvfp4().block_scales);
-    out_tensors.emplace_back(module + ".weight_scale_2", std::move(global));
-  }
+  SPARKSTACK_RETURN_IF_ERROR(CheckMemoryBudget(
+      largest_quantized, absl::StrCat("quantizing ", in_dir, " to nvfp4 (the largest tensor)")));
 
   // Written into a new directory beside out_dir, then moved into place in one rename, so that
   // out_dir is never seen half-written and never keeps stale files from an earlier run.
   SPARKSTACK_ASSIGN_OR_RETURN(std::string staging, MakeStagingDirectory(out_dir));
-  absl::Status written = WriteOutput(in_dir, staging, checkpoint, out_tensors, report);
+  absl::Status written =
+      WriteOutput(in_dir, staging, checkpoint, plan, options.max_shard_bytes, report);
   if (written.ok()) written = PublishDirectory(staging, out_dir);
   if (!written.ok()) {
     std::error_code ignored;

@@ -20,45 +20,15 @@
 #include "runtime/quant/nvfp4_checkpoint_writer.h"
 #include "runtime/quant/nvfp4_quantizer.h"
 #include "runtime/quant/quant_scheme.h"
-#include "tests/unit/model/paged_driver.h"
+#include "tests/unit/quant/quant_test_util.h"
 
 namespace sparkstack {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("sparkstack_nvfp4_model_" + std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string sub(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
-// Logits of every prompt position, one forward pass per token (decode path).
-std::vector<float> RunLogits(const std::string& dir, const std::vector<int32_t>& prompt) {
-  auto backend = MakeCpuBackend();
-  auto model = LoadModel(dir, *backend);
-  EXPECT_TRUE(model.ok()) << model.status();
-  if (!model.ok()) return {};
-  testing::PagedDriver driver(**model, *backend, 8, /*shuffle_seed=*/0);
-  const int s = driver.Add({prompt[0]});
-  std::vector<float> all;
-  for (size_t t = 0; t < prompt.size(); ++t) {
-    if (t > 0) driver.Append(s, prompt[t]);
-    auto logits = driver.Step({{s, 1}});
-    EXPECT_TRUE(logits.ok()) << logits.status();
-    if (!logits.ok()) return {};
-    all.insert(all.end(), (*logits)[s].begin(), (*logits)[s].end());
-  }
-  return all;
-}
+using testing::QuantTempDir;
+using testing::RunLogits;
 
 double RelativeDifference(const std::vector<float>& a, const std::vector<float>& b) {
   double err = 0, ref = 0;
@@ -70,7 +40,7 @@ double RelativeDifference(const std::vector<float>& a, const std::vector<float>&
 }
 
 TEST(Nvfp4ModelTest, QuantizedCheckpointMatchesInMemoryQuantization) {
-  TempDir tmp;
+  QuantTempDir tmp("sparkstack_nvfp4_model_");
   TinyModelOptions options;
   options.config = TinyModelConfig(Architecture::kLlama);
   options.config.torch_dtype = DType::kBF16;
@@ -92,7 +62,8 @@ TEST(Nvfp4ModelTest, QuantizedCheckpointMatchesInMemoryQuantization) {
   for (const std::string& name : ckpt->TensorNames()) {
     auto t = ckpt->Get(name);
     ASSERT_TRUE(t.ok());
-    const bool linear = absl::StartsWith(name, "model.layers.") && absl::EndsWith(name, "_proj.weight");
+    const bool linear =
+        absl::StartsWith(name, "model.layers.") && absl::EndsWith(name, "_proj.weight");
     if (linear) {
       auto q = QuantizeNvfp4(*t, name);
       ASSERT_TRUE(q.ok()) << q.status();

@@ -74,8 +74,7 @@ Reference RunReference(const std::vector<float>& w, int64_t n, int64_t k) {
 // Same codes and scales as the float64 formula; the only differences allowed are where float32
 // rounding of an intermediate lands within a few ulps of a rounding boundary (ModelOpt computes in
 // float32 too, so there our quantizer follows ModelOpt).
-void ExpectMatchesReference(const std::vector<float>& w, int64_t n, int64_t k,
-                            const char* what) {
+void ExpectMatchesReference(const std::vector<float>& w, int64_t n, int64_t k, const char* what) {
   auto quantized = QuantizeNvfp4(Bf16Matrix(w, n, k), what);
   ASSERT_TRUE(quantized.ok()) << quantized.status();
   const Reference ref = RunReference(w, n, k);
@@ -87,7 +86,8 @@ void ExpectMatchesReference(const std::vector<float>& w, int64_t n, int64_t k,
       if (ScaleAt(*quantized, r, b) != ref_scale) {
         ++scale_diffs;
         double amax = 0;
-        for (int i = 0; i < 16; ++i) amax = std::max(amax, std::fabs(double{w[r * k + b * 16 + i]}));
+        for (int i = 0; i < 16; ++i)
+          amax = std::max(amax, std::fabs(double{w[r * k + b * 16 + i]}));
         EXPECT_TRUE(NearE4M3Tie(amax / (6.0 * ref.global), 1e-6))
             << what << ": scale of block [" << r << ", " << b << "] differs away from a tie";
         continue;  // codes of this block legitimately differ too
@@ -141,7 +141,7 @@ TEST(Nvfp4QuantizerTest, EveryTiePointSaturationAndNegativeZero) {
   std::vector<float> w(3 * k, 0.0f);
   w[0] = 2.625f;  // row 0 sets the global amax
   // Row 1, block 0: the amax 6 and every tie, positive and negative, and -0.1 (-> 0x8).
-  const float block[16] = {6.0f, 0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f,
+  const float block[16] = {6.0f,   0.25f,  0.75f,  1.25f,  1.75f, 2.5f,  3.5f,  5.0f,
                            -0.25f, -0.75f, -1.25f, -1.75f, -2.5f, -3.5f, -5.0f, -0.1f};
   // Expected codes from the spec's tie table (0.25->0, 0.75->1, 1.25->1, 1.75->2, 2.5->2, 3.5->4,
   // 5->4), negatives with the sign bit, -0.1 -> -0.
@@ -243,8 +243,7 @@ TEST(Nvfp4QuantizerTest, RejectsBadInput) {
   nan.data_as<float>()[17] = std::numeric_limits<float>::quiet_NaN();
   auto bad = QuantizeNvfp4(nan, "nan.w");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(std::string(bad.status().message()).find("[1, 1]"), std::string::npos)
-      << bad.status();
+  EXPECT_NE(std::string(bad.status().message()).find("[1, 1]"), std::string::npos) << bad.status();
 }
 
 }  // namespace

@@ -207,29 +207,44 @@ TEST(WeightLoaderTest, MalformedModelOptLayers) {
   Tensor odd_codes = Tensor::Zeros(DType::kU8, {6, 12});  // K = 24
   Tensor vector_gs = Tensor::Zeros(DType::kF32, {2});
   std::vector<Case> cases = {
-      {"missing weight_scale", {{p + ".weight", codes}, {p + ".weight_scale_2", gs}},
-       absl::StatusCode::kNotFound, p + ".weight_scale"},
-      {"missing weight_scale_2", {{p + ".weight", codes}, {p + ".weight_scale", scales}},
-       absl::StatusCode::kNotFound, p + ".weight_scale_2"},
+      {"missing weight_scale",
+       {{p + ".weight", codes}, {p + ".weight_scale_2", gs}},
+       absl::StatusCode::kNotFound,
+       p + ".weight_scale"},
+      {"missing weight_scale_2",
+       {{p + ".weight", codes}, {p + ".weight_scale", scales}},
+       absl::StatusCode::kNotFound,
+       p + ".weight_scale_2"},
       {"wrong scale shape",
-       {{p + ".weight", codes}, {p + ".weight_scale", wrong_shape_scales}, {p + ".weight_scale_2", gs}},
-       absl::StatusCode::kInvalidArgument, "[6, 2]"},
+       {{p + ".weight", codes},
+        {p + ".weight_scale", wrong_shape_scales},
+        {p + ".weight_scale_2", gs}},
+       absl::StatusCode::kInvalidArgument,
+       "[6, 2]"},
       {"wrong scale dtype",
        {{p + ".weight", codes}, {p + ".weight_scale", f32_scales}, {p + ".weight_scale_2", gs}},
-       absl::StatusCode::kInvalidArgument, "fp8_e4m3"},
+       absl::StatusCode::kInvalidArgument,
+       "fp8_e4m3"},
       {"K not a multiple of 16",
        {{p + ".weight", odd_codes}, {p + ".weight_scale", scales}, {p + ".weight_scale_2", gs}},
-       absl::StatusCode::kInvalidArgument, "multiple of the group size 16"},
+       absl::StatusCode::kInvalidArgument,
+       "multiple of the group size 16"},
       {"global scale not a scalar",
        {{p + ".weight", codes}, {p + ".weight_scale", scales}, {p + ".weight_scale_2", vector_gs}},
-       absl::StatusCode::kInvalidArgument, p + ".weight_scale_2"},
+       absl::StatusCode::kInvalidArgument,
+       p + ".weight_scale_2"},
       {"negative global scale",
        {{p + ".weight", codes}, {p + ".weight_scale", scales}, {p + ".weight_scale_2", Scalar(-1)}},
-       absl::StatusCode::kInvalidArgument, "non-negative"},
-      {"no weight at all", {{"other.weight", RandomBf16(2, 16, 6)}}, absl::StatusCode::kNotFound,
+       absl::StatusCode::kInvalidArgument,
+       "non-negative"},
+      {"no weight at all",
+       {{"other.weight", RandomBf16(2, 16, 6)}},
+       absl::StatusCode::kNotFound,
        p + ".weight"},
-      {"fp8 weight without block scales", {{p + ".weight", Tensor::Zeros(DType::kF8E4M3, {6, 32})}},
-       absl::StatusCode::kNotFound, p + ".weight_scale_inv"},
+      {"fp8 weight without block scales",
+       {{p + ".weight", Tensor::Zeros(DType::kF8E4M3, {6, 32})}},
+       absl::StatusCode::kNotFound,
+       p + ".weight_scale_inv"},
   };
   for (const Case& c : cases) {
     TempDir dir;
@@ -258,19 +273,26 @@ TEST(WeightLoaderTest, MalformedCompressedTensorsLayers) {
     std::string must_mention;
   };
   std::vector<Case> cases = {
-      {"missing weight_global_scale", {{p + ".weight_packed", codes}, {p + ".weight_scale", scales}},
-       absl::StatusCode::kNotFound, p + ".weight_global_scale"},
+      {"missing weight_global_scale",
+       {{p + ".weight_packed", codes}, {p + ".weight_scale", scales}},
+       absl::StatusCode::kNotFound,
+       p + ".weight_global_scale"},
       {"zero weight_global_scale",
-       {{p + ".weight_packed", codes}, {p + ".weight_scale", scales},
+       {{p + ".weight_packed", codes},
+        {p + ".weight_scale", scales},
         {p + ".weight_global_scale", Scalar(0, true)}},
-       absl::StatusCode::kInvalidArgument, "positive"},
+       absl::StatusCode::kInvalidArgument,
+       "positive"},
       {"missing weight_scale",
        {{p + ".weight_packed", codes}, {p + ".weight_global_scale", Scalar(2, true)}},
-       absl::StatusCode::kNotFound, p + ".weight_scale"},
+       absl::StatusCode::kNotFound,
+       p + ".weight_scale"},
       {"packed weight not u8",
-       {{p + ".weight_packed", Tensor::Zeros(DType::kI32, {6, 16})}, {p + ".weight_scale", scales},
+       {{p + ".weight_packed", Tensor::Zeros(DType::kI32, {6, 16})},
+        {p + ".weight_scale", scales},
         {p + ".weight_global_scale", Scalar(2, true)}},
-       absl::StatusCode::kInvalidArgument, p + ".weight_packed"},
+       absl::StatusCode::kInvalidArgument,
+       p + ".weight_packed"},
   };
   for (const Case& c : cases) {
     TempDir dir;
@@ -307,10 +329,12 @@ TEST(WeightLoaderTest, MalformedSchemes) {
        "quantized_layers"},
       {"config.json", R"({"quantization_config": {"quant_method": "awq"}})", "awq"},
       {"config.json", R"({"quantization_config": {"quant_method": "compressed-tensors",
-          "format": "int-quantized"}})", "int-quantized"},
+          "format": "int-quantized"}})",
+       "int-quantized"},
       {"config.json", R"({"quantization_config": {"quant_method": "compressed-tensors",
           "config_groups": {"g": {"format": "nvfp4-pack-quantized",
-          "weights": {"num_bits": 4, "group_size": 32}}}}})", "group_size 16"},
+          "weights": {"num_bits": 4, "group_size": 32}}}}})",
+       "group_size 16"},
   };
   for (const Case& c : cases) {
     TempDir dir;
@@ -376,7 +400,8 @@ TEST(WeightLoaderTest, FuseRowsReconcilesGlobalScales) {
               double{kE2M1Values[ToE2M1(v / (double{E4M3ToFloat(want_scale)} * gs_max))]} *
               E4M3ToFloat(want_scale) * gs_max;
           const double got = fused_values->data_as<float>()[(row0 + r) * k + c];
-          ASSERT_NEAR(got, want, 1e-12 * std::fabs(want) + 1e-30) << "row " << row0 + r << " col " << c;
+          ASSERT_NEAR(got, want, 1e-12 * std::fabs(want) + 1e-30)
+              << "row " << row0 + r << " col " << c;
           // Max-only: the old codes and block scales with gs_max.
           const uint8_t byte = pp.codes.data_as<uint8_t>()[r * (k / 2) + c / 2];
           const double max_only =
@@ -391,8 +416,10 @@ TEST(WeightLoaderTest, FuseRowsReconcilesGlobalScales) {
     const double ratio = double{gs_max} / part.nvfp4().global_scale;
     const double rel_ours = std::sqrt(err_ours / norm);
     const double rel_max_only = std::sqrt(err_max_only / norm);
-    std::printf("fused part gs_max/gs = %.3f: relative error vs the unfused values %.4f "
-                "(max-only: %.4f)\n", ratio, rel_ours, rel_max_only);
+    std::printf(
+        "fused part gs_max/gs = %.3f: relative error vs the unfused values %.4f "
+        "(max-only: %.4f)\n",
+        ratio, rel_ours, rel_max_only);
     EXPECT_LT(rel_ours, 0.05);  // re-rounding a 4-bit value onto a new scale costs a little
     // Max-only multiplies every value of the part by gs_max / gs_i.
     EXPECT_NEAR(rel_max_only, ratio - 1, 1e-6 * ratio);
