@@ -211,12 +211,9 @@ absl::Status RunLogs(const LogsFlags& f) {
   }
   if (node == nodes.begin()) {  // the head: the log of the serve `up` started
     SPARKSTACK_ASSIGN_OR_RETURN(deploy::UpState state, ReadState(cluster, f.cluster));
-    std::ifstream in(state.log_file);
-    if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", state.log_file));
-    std::vector<std::string> lines;
-    for (std::string line; std::getline(in, line);) lines.push_back(std::move(line));
-    const size_t from = lines.size() > static_cast<size_t>(f.lines) ? lines.size() - f.lines : 0;
-    for (size_t i = from; i < lines.size(); ++i) std::cout << lines[i] << "\n";
+    SPARKSTACK_ASSIGN_OR_RETURN(std::vector<std::string> lines,
+                                deploy::LastLinesOf(state.log_file, f.lines));
+    for (const std::string& line : lines) std::cout << line << "\n";
     return absl::OkStatus();
   }
   const std::string address = deploy::AgentAddress(*node);

@@ -35,6 +35,7 @@ struct UpFlags {
   std::string api_host = "0.0.0.0";
   int timeout_s = 1800;
   std::vector<std::string> serve_flags;  // after `--`: passed to serve as they are
+  std::string serve_env_file;            // set: write serve's arguments there instead of running it
 };
 
 // Prints the nodes and returns what keeps the cluster from forming: an agent that cannot be
@@ -139,14 +140,6 @@ std::string_view Bare(std::string_view line) {
   return line;
 }
 
-std::string LastLines(const std::string& file, size_t count) {
-  std::ifstream in(file);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  const size_t from = lines.size() > count ? lines.size() - count : 0;
-  return absl::StrJoin(lines.begin() + static_cast<ptrdiff_t>(from), lines.end(), "\n");
-}
-
 // Echoes the head's progress (each node's phase, the cluster's state) until serve says it is
 // ready. Errors: serve exited (with the end of its log), or the timeout passed (serve stopped).
 absl::Status FollowUntilReady(pid_t pid, const std::string& log_file,
@@ -174,7 +167,9 @@ absl::Status FollowUntilReady(pid_t pid, const std::string& log_file,
       return absl::FailedPreconditionError(absl::StrCat(
           "the head's serve exited (", WIFEXITED(status) ? "status " : "signal ",
           WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-          ") before the cluster was ready; the end of ", log_file, ":\n", LastLines(log_file, 15)));
+          ") before the cluster was ready; the end of ", log_file, ":\n",
+          absl::StrJoin(deploy::LastLinesOf(log_file, 15).value_or(std::vector<std::string>{}),
+                        "\n")));
     }
     if (Clock::now() > deadline) {
       kill(pid, SIGTERM);
@@ -199,6 +194,15 @@ absl::Status Run(const UpFlags& f) {
   SPARKSTACK_ASSIGN_OR_RETURN(std::vector<std::string> args,
                               deploy::ServeArguments(cluster.file, layout, f.api_host));
   args.insert(args.end(), f.serve_flags.begin(), f.serve_flags.end());
+  if (!f.serve_env_file.empty()) {  // sparkstack-serve.service runs serve instead
+    SPARKSTACK_ASSIGN_OR_RETURN(std::string env, deploy::ServeEnvFile(args));
+    std::ofstream out(f.serve_env_file);
+    out << env;
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", f.serve_env_file));
+    std::cout << "wrote " << f.serve_env_file
+              << "; start it with: systemctl restart sparkstack-serve\n";
+    return absl::OkStatus();
+  }
 
   deploy::UpState state;
   state.cluster_file = cluster.file_absolute;
@@ -243,6 +247,9 @@ void SetupUpCommand(CLI::App& root) {
   cmd->add_option("--timeout", flags->timeout_s, "seconds for the cluster to become ready")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_option("--write-serve-env", flags->serve_env_file,
+                  "check and plan, then write serve's arguments to this file (the systemd unit's "
+                  "/etc/sparkstack/serve.env) instead of starting serve");
   cmd->add_option("serve-flags", flags->serve_flags,
                   "after --: more `sparkstack serve` flags (e.g. -- --max-num-seqs 128)");
   cmd->callback([flags] { FinishCommand(Run(*flags)); });

@@ -79,6 +79,22 @@ absl::StatusOr<std::vector<std::string>> ServeArguments(const ClusterFile& clust
   return args;
 }
 
+absl::StatusOr<std::string> ServeEnvFile(const std::vector<std::string>& serve_arguments) {
+  std::vector<std::string> args(serve_arguments);
+  if (!args.empty() && args.front() == "serve") args.erase(args.begin());
+  for (const std::string& arg : args) {
+    if (arg.empty() || arg.find_first_of(" \t\n\"'\\$") != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("serve argument '", arg,
+                       "' cannot go through a systemd environment file (empty, or whitespace, "
+                       "quotes, \\ or $ in it): rename the path"));
+    }
+  }
+  return absl::StrCat("# Written by `sparkstack up --write-serve-env`: the arguments of\n",
+                      "# sparkstack serve for sparkstack-serve.service.\n",
+                      "SPARKSTACK_SERVE_ARGS=", absl::StrJoin(args, " "), "\n");
+}
+
 std::vector<std::pair<std::string, std::string>> HeadEnvironment(const ClusterFile& cluster) {
   std::vector<std::pair<std::string, std::string>> env;
   if (cluster.nodes.empty()) return env;

@@ -33,6 +33,11 @@ absl::StatusOr<std::vector<std::string>> ServeArguments(const ClusterFile& clust
                                                         const LayoutPlan& layout,
                                                         const std::string& api_host);
 
+// /etc/sparkstack/serve.env for sparkstack-serve.service, whose ExecStart is
+// `sparkstack serve $SPARKSTACK_SERVE_ARGS` (systemd splits the value at whitespace): the
+// arguments after "serve". InvalidArgument naming an argument with whitespace or quotes in it.
+absl::StatusOr<std::string> ServeEnvFile(const std::vector<std::string>& serve_arguments);
+
 // Environment for the head's serve process from nodes[0]: NCCL_IB_HCA (its HCAs) and
 // NCCL_SOCKET_IFNAME (its data interface), each only where the file names it.
 std::vector<std::pair<std::string, std::string>> HeadEnvironment(const ClusterFile& cluster);

@@ -104,6 +104,15 @@ void RemoveUpState(const std::string& dir) {
   std::filesystem::remove(absl::StrCat(dir, "/", kStateFile), ec);
 }
 
+absl::StatusOr<std::vector<std::string>> LastLinesOf(const std::string& path, size_t count) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(std::move(line));
+  if (lines.size() > count) lines.erase(lines.begin(), lines.end() - static_cast<ptrdiff_t>(count));
+  return lines;
+}
+
 bool IsServeProcess(int64_t pid) {
   if (pid <= 0 || kill(static_cast<pid_t>(pid), 0) != 0) return false;
   std::ifstream in(absl::StrCat("/proc/", pid, "/cmdline"));

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -35,6 +36,10 @@ absl::Status WriteUpState(const std::string& dir, const UpState& state);
 // is not what WriteUpState wrote.
 absl::StatusOr<UpState> ReadUpState(const std::string& dir);
 void RemoveUpState(const std::string& dir);
+
+// The last `count` lines of a text file such as the head's serve.log (fewer when it is shorter);
+// NotFound when it cannot be read.
+absl::StatusOr<std::vector<std::string>> LastLinesOf(const std::string& path, size_t count);
 
 // Whether `pid` is a live process whose command line is `sparkstack ... serve`: a pid reused by
 // an unrelated process after the head died is not mistaken for it.

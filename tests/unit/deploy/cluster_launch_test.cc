@@ -72,6 +72,17 @@ TEST(ClusterLaunchTest, AMultiNodeClusterNeedsAToken) {
               HasSubstr("c.yaml: auth.token_file is required"));
 }
 
+TEST(ClusterLaunchTest, ServeEnvFileForTheSystemdUnit) {
+  absl::StatusOr<std::string> env =
+      ServeEnvFile({"serve", "--model", "/models/m", "--tp", "2", "--token-file", "/etc/t"});
+  ASSERT_TRUE(env.ok()) << env.status();
+  EXPECT_THAT(*env,
+              HasSubstr("\nSPARKSTACK_SERVE_ARGS=--model /models/m --tp 2 --token-file /etc/t\n"));
+  EXPECT_THAT(ServeEnvFile({"serve", "--model", "/models/my model"}).status().message(),
+              HasSubstr("serve argument '/models/my model' cannot go through"));
+  EXPECT_FALSE(ServeEnvFile({"serve", "--model", "/m/$HOME"}).ok());
+}
+
 TEST(ClusterLaunchTest, TheHeadsDataPortBecomesNcclSettings) {
   EXPECT_THAT(HeadEnvironment(ThreeNodes()),
               ElementsAre(std::make_pair(std::string("NCCL_IB_HCA"), std::string("rocep1,roceP2")),
@@ -146,6 +157,11 @@ TEST_F(UpStateTest, RoundTripsAndOneDirectoryPerClusterFile) {
   EXPECT_THAT(ReadUpState(dir).status().message(), HasSubstr("state.json: field pid missing"));
   RemoveUpState(dir);
   EXPECT_TRUE(absl::IsNotFound(ReadUpState(dir).status()));
+
+  std::ofstream(dir + "/serve.log") << "one\ntwo\nthree\n";
+  EXPECT_THAT(*LastLinesOf(dir + "/serve.log", 2), ElementsAre("two", "three"));
+  EXPECT_THAT(*LastLinesOf(dir + "/serve.log", 10), ElementsAre("one", "two", "three"));
+  EXPECT_TRUE(absl::IsNotFound(LastLinesOf(dir + "/missing.log", 1).status()));
 }
 
 TEST_F(UpStateTest, OnlyALiveServeProcessCounts) {
