@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <string>
 
+#include "kernels/cuda/ops/latent_attention.h"
 #include "kernels/cuda/ops/paged_attention.h"
 
 int main(int argc, char** argv) {
@@ -23,5 +24,8 @@ int main(int argc, char** argv) {
       std::fprintf(out, "PagedPrefillKernelI%sLi%dE %d\n", cache, dp, PrefillAttentionSmemBytes(dp));
     }
   }
+  // PagedLatentAttentionKernel (one instance).
+  std::fprintf(out, "PagedLatentAttentionKernel %d\n",
+               sparkstack::kernels::cuda_ops::LatentAttentionSmemBytes());
   return std::fclose(out) == 0 ? 0 : 1;
 }

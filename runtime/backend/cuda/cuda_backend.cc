@@ -10,6 +10,7 @@
 #include "kernels/cuda/ops/dense_linear.h"
 #include "kernels/cuda/ops/elementwise.h"
 #include "kernels/cuda/ops/embedding.h"
+#include "kernels/cuda/ops/latent_attention.h"
 #include "kernels/cuda/ops/paged_attention.h"
 #include "kernels/cuda/ops/rms_norm.h"
 #include "kernels/cuda/ops/rope.h"
@@ -130,13 +131,11 @@ class CudaBackend final : public Backend, public CudaBackendControl {
                           Tensor&) override {
     return NotOnCuda("MoeExperts");
   }
-  absl::Status StoreLatent(const Tensor&, const Tensor&, Tensor&) override {
-    return NotOnCuda("StoreLatent");
-  }
-  absl::Status PagedLatentAttention(const Tensor&, const Tensor&, int64_t, int64_t,
-                                    const AttentionMetadata&, float, Tensor&) override {
-    return NotOnCuda("PagedLatentAttention");
-  }
+  absl::Status StoreLatent(const Tensor& latent, const Tensor& slot_mapping,
+                           Tensor& cache) override;
+  absl::Status PagedLatentAttention(const Tensor& q, const Tensor& cache, int64_t value_offset,
+                                    int64_t value_width, const AttentionMetadata& metadata,
+                                    float scale, Tensor& out) override;
 
   // CudaBackendControl
   absl::Status BeginCapture() override { return stream_->BeginCapture(); }
@@ -649,6 +648,92 @@ absl::Status CudaBackend::PagedAttention(const Tensor& q, const Tensor& k_cache,
     }));
   }
   return absl::OkStatus();
+}
+
+// ---- Multi-head latent attention
+
+absl::Status CudaBackend::StoreLatent(const Tensor& latent, const Tensor& slot_mapping,
+                                      Tensor& cache) {
+  constexpr std::string_view kOp = "store_latent";
+  if (cache.rank() != 4 || cache.dtype() != DType::kF32 || cache.dim(2) != 1 ||
+      cache.device() != Device::kCuda) {
+    return ShapeError(kOp, "cache", cache, "f32 [blocks, block_size, 1, width]");
+  }
+  const int64_t width = cache.dim(3);
+  const int64_t tokens = latent.rank() == 2 ? latent.dim(0) : -1;
+  SPARKSTACK_RETURN_IF_ERROR(ExpectF32(kOp, "latent", latent, {tokens, width}));
+  SPARKSTACK_RETURN_IF_ERROR(ExpectIndices(kOp, "slot_mapping", slot_mapping, tokens));
+  // One pool of latent rows: StoreKv's kernel with no value rows.
+  const float* lp = latent.data_as<const float>();
+  const auto* slots = slot_mapping.data_as<const int32_t>();
+  void* c = cache.data();
+  void* s = stream_->handle();
+  return stream_->Run("store_latent", [=] {
+    return ops::LaunchStoreKv(lp, nullptr, tokens, width, 0, slots, c, nullptr,
+                              ops::ElemType::kF32, s);
+  });
+}
+
+absl::Status CudaBackend::PagedLatentAttention(const Tensor& q, const Tensor& cache,
+                                               int64_t value_offset, int64_t value_width,
+                                               const AttentionMetadata& m, float scale,
+                                               Tensor& out) {
+  constexpr std::string_view kOp = "paged_latent_attention";
+  if (cache.rank() != 4 || cache.dtype() != DType::kF32 || cache.dim(2) != 1 ||
+      cache.dim(1) != m.block_size || cache.device() != Device::kCuda) {
+    return ShapeError(kOp, "cache", cache,
+                      absl::StrCat("f32 [blocks, ", m.block_size, ", 1, width]"));
+  }
+  const int64_t width = cache.dim(3);
+  if (q.rank() != 3 || q.dim(0) != m.num_tokens) {
+    return ShapeError(kOp, "q", q, absl::StrCat("f32 [", m.num_tokens, ", heads, ", width, "]"));
+  }
+  const int64_t heads = q.dim(1);
+  SPARKSTACK_RETURN_IF_ERROR(ExpectF32(kOp, "q", q, {m.num_tokens, heads, width}));
+  if (value_offset < 0 || value_width <= 0 || value_offset + value_width > width) {
+    return absl::InvalidArgumentError(absl::StrCat(std::string(kOp), ": values [", value_offset,
+                                                   ", ", value_offset + value_width,
+                                                   ") outside rows of width ", width));
+  }
+  if (width > ops::kLatentMaxWidth || value_width > ops::kLatentMaxValueWidth) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        std::string(kOp), ": rows of width ", width, " with values of width ", value_width,
+        " exceed the CUDA kernel's limits (width <= ", ops::kLatentMaxWidth,
+        ", value_width <= ", ops::kLatentMaxValueWidth, ")"));
+  }
+  SPARKSTACK_RETURN_IF_ERROR(ExpectF32(kOp, "out", out, {m.num_tokens, heads, value_width}));
+  SPARKSTACK_RETURN_IF_ERROR(ExpectIndices(kOp, "query_start", m.query_start, m.num_seqs + 1));
+  SPARKSTACK_RETURN_IF_ERROR(ExpectIndices(kOp, "seq_lens", m.seq_lens, m.num_seqs));
+  if (m.block_table.rank() != 2 || m.block_table.dim(0) != m.num_seqs ||
+      m.block_table.dtype() != DType::kI32 || m.block_table.device() != Device::kCuda) {
+    return ShapeError(kOp, "block_table", m.block_table,
+                      absl::StrCat("i32 [", m.num_seqs, ", max_blocks]"));
+  }
+  if (m.num_seqs == 0 || m.num_tokens == 0) return absl::OkStatus();
+  ops::LatentAttentionArgs a;
+  a.q = q.data_as<const float>();
+  a.out = out.data_as<float>();
+  a.cache = cache.data_as<const float>();
+  a.tokens = m.num_tokens;
+  a.heads = heads;
+  a.width = width;
+  a.value_offset = value_offset;
+  a.value_width = value_width;
+  a.num_seqs = m.num_seqs;
+  a.block_size = m.block_size;
+  a.query_start = m.query_start.data_as<const int32_t>();
+  a.seq_lens = m.seq_lens.data_as<const int32_t>();
+  a.block_table = m.block_table.data_as<const int32_t>();
+  a.max_blocks = std::max<int64_t>(m.block_table.dim(1), 1);
+  a.scale = scale;
+  if (const char* why = ops::ValidateLatentAttentionArgs(a)) {
+    return absl::InvalidArgumentError(absl::StrCat(std::string(kOp), ": q ", q.DebugString(),
+                                                   ", cache ", cache.DebugString(), ": ", why));
+  }
+  const int limit = smem_limit_;
+  void* s = stream_->handle();
+  return stream_->Run("paged_latent_attention",
+                      [=] { return ops::LaunchPagedLatentAttention(a, limit, s); });
 }
 
 absl::Status CudaBackend::GatherRows(const Tensor& x, const Tensor& rows, Tensor& out) {
