@@ -27,8 +27,9 @@ namespace sparkstack::kernels::cuda_ops::detail {
 
 inline constexpr int kLatentHeads = static_cast<int>(kLatentHeadsPerBlock);
 inline constexpr int kLatentKeys = static_cast<int>(kLatentKeysPerTile);
-inline constexpr int kLatentQStride = static_cast<int>(kLatentMaxWidth);
-inline constexpr int kLatentRowStride = static_cast<int>(kLatentMaxWidth) + 1;
+// Query and row tiles are padded by one float: the 16 rows (or the two heads of a warp) read at
+// one column fall in distinct banks.
+inline constexpr int kLatentStride = static_cast<int>(kLatentMaxWidth) + 1;
 inline constexpr int kLatentColumnsPerThread =
     static_cast<int>(kLatentMaxValueWidth) / kLatentThreads;
 static_assert(kLatentThreads == 8 * kLatentKeys && kLatentHeads == 16,
@@ -51,11 +52,11 @@ __device__ __forceinline__ float HalfWarpSum(float v) {
 
 __global__ void __launch_bounds__(kLatentThreads, 1)
     PagedLatentAttentionKernel(LatentAttentionArgs a) {
-  float* q_s = cuda::DynamicSharedMemory<float>();      // [16][576]
-  float* row_s = q_s + kLatentHeads * kLatentQStride;   // [16][577]
-  float* p_s = row_s + kLatentKeys * kLatentRowStride;  // [16 heads][16 keys]
-  float* alpha_s = p_s + kLatentHeads * kLatentKeys;    // [16]
-  float* sum_s = alpha_s + kLatentHeads;                // [16]
+  float* q_s = cuda::DynamicSharedMemory<float>();    // [16][577]
+  float* row_s = q_s + kLatentHeads * kLatentStride;  // [16][577]
+  float* p_s = row_s + kLatentKeys * kLatentStride;   // [16 heads][16 keys]
+  float* alpha_s = p_s + kLatentHeads * kLatentKeys;  // [16]
+  float* sum_s = alpha_s + kLatentHeads;              // [16]
 
   const int64_t t = blockIdx.x;
   const int64_t h0 = static_cast<int64_t>(blockIdx.y) * kLatentHeads;
@@ -78,7 +79,7 @@ __global__ void __launch_bounds__(kLatentThreads, 1)
   const int64_t dv = a.value_width;
 
   for (int64_t i = threadIdx.x; i < gcount * width; i += blockDim.x) {
-    q_s[(i / width) * kLatentQStride + i % width] = a.q[(t * a.heads + h0) * width + i];
+    q_s[(i / width) * kLatentStride + i % width] = a.q[(t * a.heads + h0) * width + i];
   }
 
   const int k = static_cast<int>(threadIdx.x) % kLatentKeys;
@@ -98,7 +99,7 @@ __global__ void __launch_bounds__(kLatentThreads, 1)
       const int64_t key = first + i / width;
       const int64_t slot =
           static_cast<int64_t>(table[key / a.block_size]) * a.block_size + key % a.block_size;
-      row_s[(i / width) * kLatentRowStride + i % width] = a.cache[slot * width + i % width];
+      row_s[(i / width) * kLatentStride + i % width] = a.cache[slot * width + i % width];
     }
     __syncthreads();
 
@@ -109,8 +110,8 @@ __global__ void __launch_bounds__(kLatentThreads, 1)
       const bool scored = g < gcount && k < count;
       float score = -INFINITY;
       if (scored) {
-        const float* qg = q_s + g * kLatentQStride;
-        const float* row = row_s + k * kLatentRowStride;
+        const float* qg = q_s + g * kLatentStride;
+        const float* row = row_s + k * kLatentStride;
         float dot = 0.0f;
         for (int64_t e = 0; e < width; ++e) dot += qg[e] * row[e];
         score = dot * a.scale;
@@ -135,7 +136,7 @@ __global__ void __launch_bounds__(kLatentThreads, 1)
       float v[kLatentKeys];
 #pragma unroll
       for (int kk = 0; kk < kLatentKeys; ++kk) {
-        v[kk] = kk < count ? row_s[kk * kLatentRowStride + a.value_offset + e] : 0.0f;
+        v[kk] = kk < count ? row_s[kk * kLatentStride + a.value_offset + e] : 0.0f;
       }
 #pragma unroll
       for (int g = 0; g < kLatentHeads; ++g) {

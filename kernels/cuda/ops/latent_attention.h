@@ -44,12 +44,11 @@ inline constexpr int64_t kLatentHeadsPerBlock = 16;
 inline constexpr int64_t kLatentKeysPerTile = 16;
 inline constexpr int kLatentThreads = 128;
 
-// Dynamic shared memory of the kernel: the query rows of its heads [16][576], the row tile
-// [16][577] (padded by one float so that the 16 rows read at one column fall in distinct banks),
+// Dynamic shared memory of the kernel: the query rows of its heads [16][577] and the row tile
+// [16][577] (both padded by one float so that rows read at one column fall in distinct banks),
 // the tile's probabilities [16][16] and the heads' rescale factors and sums.
 constexpr int LatentAttentionSmemBytes() {
-  return static_cast<int>((kLatentHeadsPerBlock * kLatentMaxWidth +
-                           kLatentKeysPerTile * (kLatentMaxWidth + 1) +
+  return static_cast<int>(((kLatentHeadsPerBlock + kLatentKeysPerTile) * (kLatentMaxWidth + 1) +
                            kLatentHeadsPerBlock * kLatentKeysPerTile + 2 * kLatentHeadsPerBlock) *
                           4);
 }
