@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -110,7 +111,10 @@ class CudaMoeTest : public ::testing::Test {
     float global = 0;
     kernels::Nvfp4QuantizeWeightReference(w.data_as<float>(), n, k, k, codes.data_as<uint8_t>(),
                                           k / 2, scales.data_as<uint8_t>(), k / 16, &global);
-    return *Weight::Nvfp4({.codes = codes, .block_scales = scales, .global_scale = global});
+    return *Weight::Nvfp4({.codes = codes,
+                           .block_scales = scales,
+                           .global_scale = global,
+                           .input_scale = std::nullopt});
   }
 
   std::mt19937 rng_{std::random_device{}()};
@@ -295,7 +299,7 @@ TEST_F(CudaMoeTest, MoeExpertsEqualsTheCpuBackendAndTheFloat64Reference) {
   };
   for (const ExpertsCase& c : cases) {
     // Widths differ per expert; NVFP4 needs multiples of 16 along K (hidden and the widths).
-    ExpertSet host_set{.first = c.first, .hidden = c.hidden};
+    ExpertSet host_set{.first = c.first, .hidden = c.hidden, .max_width = 0, .experts = {}};
     ExpertSet cpu_set = host_set, dev_set = host_set;
     for (int64_t e = 0; e < c.local; ++e) {
       const int64_t width = c.nvfp4 ? 32 + 16 * (e % 3) : 23 + 7 * e;
@@ -362,7 +366,7 @@ TEST_F(CudaMoeTest, MoeExpertsEqualsTheCpuBackendAndTheFloat64Reference) {
 
 TEST_F(CudaMoeTest, MoeExpertsNamesAMismatchedExpertAndAShortWorkspace) {
   const int64_t hidden = 40, width = 24, tokens = 3, top_k = 2;
-  ExpertSet set{.first = 0, .hidden = hidden, .max_width = width};
+  ExpertSet set{.first = 0, .hidden = hidden, .max_width = width, .experts = {}};
   for (int e = 0; e < 4; ++e) {
     set.experts.push_back(
         {.gate = *cuda().PrepareWeight(RandomWeight(width, hidden, DType::kF32, false)),
