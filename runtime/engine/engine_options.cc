@@ -31,8 +31,8 @@ nlohmann::json EngineOptionsToJson(const EngineOptions& o) {
 
 absl::StatusOr<EngineOptions> EngineOptionsFromJson(const nlohmann::json& j) {
   auto bad = [](const char* field) {
-    return absl::InvalidArgumentError(absl::StrCat("engine options: '", field,
-                                                   "' is missing or has the wrong type"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("engine options: '", field, "' is missing or has the wrong type"));
   };
   if (!j.is_object()) return absl::InvalidArgumentError("engine options are not a JSON object");
   EngineOptions o;
@@ -91,14 +91,13 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(EngineOptions o) {
   // The plan must fit the model before any rank is waited for.
   const int64_t tp = o.plan.tp;
   if (config.num_heads % tp != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("tp ", tp, " does not divide the ",
-                                                   config.num_heads, " attention heads of ",
-                                                   o.model_dir));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tp ", tp, " does not divide the ", config.num_heads, " attention heads of ", o.model_dir));
   }
   if (config.num_kv_heads >= tp ? config.num_kv_heads % tp != 0 : tp % config.num_kv_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("tp ", tp, " must divide or be a multiple of the ",
-                                                   config.num_kv_heads, " key/value heads of ",
-                                                   o.model_dir));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tp ", tp, " must divide or be a multiple of the ", config.num_kv_heads,
+                     " key/value heads of ", o.model_dir));
   }
   if (config.moe.num_experts > 0 && o.plan.ExpertParallel() > config.moe.num_experts) {
     return absl::InvalidArgumentError(absl::StrCat("ep ", o.plan.ExpertParallel(), " exceeds the ",
@@ -107,9 +106,8 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(EngineOptions o) {
   }
   SPARKSTACK_RETURN_IF_ERROR(SplitLayersByBytes(config, o.plan.pp).status());
   if (o.kv_cache_bytes < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("kv_cache_bytes must be >= 0 (0: a fraction of free memory), got ",
-                     o.kv_cache_bytes));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kv_cache_bytes must be >= 0 (0: a fraction of free memory), got ", o.kv_cache_bytes));
   }
   if (!(o.kv_cache_memory_fraction > 0.0 && o.kv_cache_memory_fraction <= 1.0)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -130,11 +128,11 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(EngineOptions o) {
     return absl::FailedPreconditionError(
         absl::StrCat("--backend ", o.backend, " is not available here: ", s.message()));
   }
-  if (kind == BackendKind::kCuda &&
-      (config.moe.num_experts > 0 || config.mla.kv_lora_rank > 0 || config.attention_bias)) {
-    return absl::UnimplementedError(absl::StrCat(
-        o.model_dir, ": mixture-of-experts, latent attention and projection biases have no CUDA "
-        "kernels yet; run it with --backend cpu"));
+  if (kind == BackendKind::kCuda && config.mla.kv_lora_rank > 0) {
+    return absl::UnimplementedError(
+        absl::StrCat(o.model_dir,
+                     ": latent attention (DeepSeek MLA) has no CUDA kernels yet; run it with "
+                     "--backend cpu"));
   }
   if (o.sampling_vocab_limit <= 0 || o.sampling_vocab_limit > config.vocab_size) {
     // Checkpoints pad the embedding past the tokenizer's vocabulary: never sample an id the

@@ -1,16 +1,20 @@
 #include "runtime/backend/cuda/cuda_backend.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/cuda/ops/add_bias.h"
 #include "kernels/cuda/ops/copy_rows.h"
 #include "kernels/cuda/ops/dense_linear.h"
 #include "kernels/cuda/ops/elementwise.h"
 #include "kernels/cuda/ops/embedding.h"
 #include "kernels/cuda/ops/latent_attention.h"
+#include "kernels/cuda/ops/moe_experts.h"
+#include "kernels/cuda/ops/moe_route.h"
 #include "kernels/cuda/ops/paged_attention.h"
 #include "kernels/cuda/ops/rms_norm.h"
 #include "kernels/cuda/ops/rope.h"
@@ -117,20 +121,13 @@ class CudaBackend final : public Backend, public CudaBackendControl {
   absl::Status Sample(const Tensor& logits, int64_t vocab_limit, std::span<const SamplingRow> rows,
                       std::span<SampledToken> out) override;
 
-  // Projection biases, mixture of experts and latent attention have no CUDA kernels yet:
-  // ResolveEngineOptions refuses such models on this backend before anything loads.
-  absl::Status AddBias(Tensor&, const Tensor&) override { return NotOnCuda("AddBias"); }
-  absl::Status MoeRoute(const Tensor&, const Tensor&, const MoeRouting&, Tensor&,
-                        Tensor&) override {
-    return NotOnCuda("MoeRoute");
-  }
-  int64_t MoeExpertsWorkspaceBytes(int64_t, int64_t, const ExpertSet&) const override {
-    return 0;
-  }
-  absl::Status MoeExperts(const Tensor&, const Tensor&, const Tensor&, const ExpertSet&, Tensor&,
-                          Tensor&) override {
-    return NotOnCuda("MoeExperts");
-  }
+  absl::Status AddBias(Tensor& x, const Tensor& bias) override;
+  absl::Status MoeRoute(const Tensor& logits, const Tensor& bias, const MoeRouting& routing,
+                        Tensor& ids, Tensor& weights) override;
+  int64_t MoeExpertsWorkspaceBytes(int64_t tokens, int64_t top_k,
+                                   const ExpertSet& experts) const override;
+  absl::Status MoeExperts(const Tensor& x, const Tensor& ids, const Tensor& weights,
+                          const ExpertSet& experts, Tensor& workspace, Tensor& out) override;
   absl::Status StoreLatent(const Tensor& latent, const Tensor& slot_mapping,
                            Tensor& cache) override;
   absl::Status PagedLatentAttention(const Tensor& q, const Tensor& cache, int64_t value_offset,
@@ -149,10 +146,6 @@ class CudaBackend final : public Backend, public CudaBackendControl {
 
  private:
   CudaBackend() = default;
-  static absl::Status NotOnCuda(const char* op) {
-    return absl::UnimplementedError(
-        absl::StrCat(op, " has no CUDA kernel yet: run this model with --backend cpu"));
-  }
   absl::StatusOr<void*> Scratch(size_t bytes, const std::string& what);
   absl::Status Nvfp4Linear(const Tensor& x, const Weight& weight, Tensor& out);
   absl::Status DenseLinear(const Tensor& x, const Weight& weight, Tensor& out);
@@ -771,6 +764,219 @@ absl::Status CudaBackend::CopyColumns(const Tensor& src, int64_t src_column, Ten
   void* s = stream_->handle();
   return stream_->Run("copy_columns", [=] {
     return ops::LaunchCopyColumns(sp, ld_src, src_column, dp, ld_dst, dst_column, rows, width, s);
+  });
+}
+
+// ---- Projection biases and mixture of experts
+
+absl::Status CudaBackend::AddBias(Tensor& x, const Tensor& bias) {
+  if (x.rank() != 2 || x.dtype() != DType::kF32 || x.device() != Device::kCuda) {
+    return ShapeError("add_bias", "x", x, "f32 [rows, width]");
+  }
+  const int64_t width = x.dim(1);
+  if (bias.rank() != 1 || bias.dim(0) != width || bias.device() != Device::kCuda) {
+    return ShapeError("add_bias", "bias", bias, absl::StrCat("f32/f16/bf16 [", width, "]"));
+  }
+  SPARKSTACK_ASSIGN_OR_RETURN(ops::ElemType type, FloatType("add_bias", "bias", bias));
+  float* v = x.data_as<float>();
+  const void* b = bias.data();
+  const int64_t rows = x.dim(0);
+  void* s = stream_->handle();
+  return stream_->Run("add_bias", [=] { return ops::LaunchAddBias(v, rows, width, b, type, s); });
+}
+
+absl::Status CudaBackend::MoeRoute(const Tensor& logits, const Tensor& bias,
+                                   const MoeRouting& routing, Tensor& ids, Tensor& weights) {
+  const int64_t e = routing.num_experts;
+  const int64_t k = routing.top_k;
+  const int64_t per_group = routing.n_group > 0 ? e / routing.n_group : 0;
+  const bool limited = routing.n_group > 1 && routing.topk_group < routing.n_group;
+  // The rule of kernels::MoeRouterParamsError (kernels/cpu/moe_router.h), plus the kernel's limits.
+  const char* error = "";
+  if (e < 1 || e > ops::kMoeRouteMaxExperts) {
+    error = "num_experts must be in [1, 512] on the CUDA backend";
+  } else if (k < 1 || k > e || k > ops::kMoeRouteMaxTopK) {
+    error = "top_k must be in [1, num_experts] and at most 32 on the CUDA backend";
+  } else if (routing.n_group < 1 || routing.n_group > ops::kMoeRouteMaxGroups ||
+             e % routing.n_group != 0) {
+    error = "n_group must be positive, at most 64 and divide num_experts";
+  } else if (routing.topk_group < 1 || routing.topk_group > routing.n_group) {
+    error = "topk_group must be in [1, n_group]";
+  } else if (limited && per_group < 2) {
+    error = "a limited group needs at least two experts";
+  } else if (routing.topk_group * per_group < k) {
+    error = "topk_group groups cannot supply top_k experts";
+  } else if (!(routing.routed_scaling_factor > 0.0f) ||
+             !std::isfinite(routing.routed_scaling_factor)) {
+    error = "routed_scaling_factor must be positive and finite";
+  }
+  if (*error != '\0') return absl::InvalidArgumentError(absl::StrCat("moe_route: ", error));
+  if (logits.rank() != 2) return ShapeError("moe_route", "logits", logits, "f32 [tokens, experts]");
+  const int64_t tokens = logits.dim(0);
+  SPARKSTACK_RETURN_IF_ERROR(ExpectF32("moe_route", "logits", logits, {tokens, e}));
+  const bool has_bias = bias.defined() && bias.numel() > 0;
+  if (has_bias) SPARKSTACK_RETURN_IF_ERROR(ExpectF32("moe_route", "bias", bias, {e}));
+  SPARKSTACK_RETURN_IF_ERROR(Expect("moe_route", "ids", ids, DType::kI32, {tokens, k}));
+  SPARKSTACK_RETURN_IF_ERROR(ExpectF32("moe_route", "weights", weights, {tokens, k}));
+  ops::MoeRouteArgs a;
+  a.logits = logits.data_as<const float>();
+  a.bias = has_bias ? bias.data_as<const float>() : nullptr;
+  a.ids = ids.data_as<int32_t>();
+  a.weights = weights.data_as<float>();
+  a.tokens = tokens;
+  a.num_experts = static_cast<int>(e);
+  a.top_k = static_cast<int>(k);
+  a.sigmoid = routing.sigmoid;
+  a.norm_topk_prob = routing.norm_topk_prob;
+  a.routed_scaling_factor = routing.routed_scaling_factor;
+  a.n_group = static_cast<int>(routing.n_group);
+  a.topk_group = static_cast<int>(routing.topk_group);
+  void* s = stream_->handle();
+  return stream_->Run("moe_route", [=] { return ops::LaunchMoeRoute(a, s); });
+}
+
+namespace {
+
+// A prepared expert weight as the MoE kernels read it, or an error naming the expert and matrix.
+absl::StatusOr<ops::MoeWeightView> ExpertView(const Weight& w, int64_t expert, const char* which,
+                                              int64_t n, int64_t k) {
+  const std::string what = absl::StrCat("moe_experts: expert ", expert, " ", which);
+  if (w.rows() != n || w.cols() != k) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is ", w.DebugString(), ", expected [", n, ", ", k, "]"));
+  }
+  ops::MoeWeightView v;
+  v.n = n;
+  v.k = k;
+  switch (w.format()) {
+    case WeightFormat::kDense: {
+      const Tensor& t = w.dense();
+      if (t.device() != Device::kCuda || t.rank() != 2) {
+        return ShapeError("moe_experts", absl::StrCat("expert ", expert, " ", which), t,
+                          "a prepared (device) 2-D weight");
+      }
+      SPARKSTACK_ASSIGN_OR_RETURN(v.type, FloatType("moe_experts", what, t));
+      v.data = t.data();
+      v.ld = t.dim(1);
+      return v;
+    }
+    case WeightFormat::kNvfp4: {
+      const Nvfp4Parts& p = w.nvfp4();
+      if (p.codes.device() != Device::kCuda || p.block_scales.device() != Device::kCuda) {
+        return ShapeError("moe_experts", absl::StrCat("expert ", expert, " ", which, " codes"),
+                          p.codes, "a prepared (device) weight");
+      }
+      if (k % 16 != 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, ": NVFP4 needs K a multiple of 16, found ", k));
+      }
+      v.nvfp4 = true;
+      v.data = p.codes.data();
+      v.ld = p.codes.dim(1);
+      v.scales = p.block_scales.data_as<const uint8_t>();
+      v.ld_scales = p.block_scales.dim(1);
+      v.global_scale = p.global_scale;
+      return v;
+    }
+  }
+  return absl::InternalError(absl::StrCat(what, ": unknown weight format"));
+}
+
+}  // namespace
+
+int64_t CudaBackend::MoeExpertsWorkspaceBytes(int64_t tokens, int64_t top_k,
+                                              const ExpertSet& experts) const {
+  return ops::MoeExpertsWorkspaceLayout(tokens * top_k, std::ssize(experts.experts), experts.hidden,
+                                        experts.max_width)
+      .total;
+}
+
+absl::Status CudaBackend::MoeExperts(const Tensor& x, const Tensor& ids, const Tensor& weights,
+                                     const ExpertSet& experts, Tensor& workspace, Tensor& out) {
+  if (x.rank() != 2 || ids.rank() != 2) {
+    return ShapeError("moe_experts", "x", x, "f32 [tokens, hidden] with ids [tokens, top_k]");
+  }
+  const int64_t tokens = x.dim(0);
+  const int64_t hidden = experts.hidden;
+  const int64_t top_k = ids.dim(1);
+  SPARKSTACK_RETURN_IF_ERROR(ExpectF32("moe_experts", "x", x, {tokens, hidden}));
+  SPARKSTACK_RETURN_IF_ERROR(Expect("moe_experts", "ids", ids, DType::kI32, {tokens, top_k}));
+  SPARKSTACK_RETURN_IF_ERROR(ExpectF32("moe_experts", "weights", weights, {tokens, top_k}));
+  SPARKSTACK_RETURN_IF_ERROR(ExpectF32("moe_experts", "out", out, {tokens, hidden}));
+  if (experts.first < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("moe_experts: first expert ", experts.first, " is negative"));
+  }
+  const int64_t local = std::ssize(experts.experts);
+  struct Views {
+    ops::MoeWeightView gate, up, down;
+  };
+  std::vector<Views> views;
+  views.reserve(local);
+  for (int64_t e = 0; e < local; ++e) {
+    const ExpertMlp& m = experts.experts[e];
+    const int64_t global = experts.first + e;
+    const int64_t width = m.gate.rows();
+    if (width < 1 || width > experts.max_width) {
+      return absl::InvalidArgumentError(absl::StrCat("moe_experts: expert ", global, " gate is ",
+                                                     m.gate.DebugString(), ", expected [1..",
+                                                     experts.max_width, ", ", hidden, "]"));
+    }
+    Views v;
+    SPARKSTACK_ASSIGN_OR_RETURN(v.gate, ExpertView(m.gate, global, "gate", width, hidden));
+    SPARKSTACK_ASSIGN_OR_RETURN(v.up, ExpertView(m.up, global, "up", width, hidden));
+    SPARKSTACK_ASSIGN_OR_RETURN(v.down, ExpertView(m.down, global, "down", hidden, width));
+    if (v.gate.nvfp4 != v.up.nvfp4 || (!v.gate.nvfp4 && v.gate.type != v.up.type)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("moe_experts: expert ", global, " gate ", m.gate.DebugString(), " and up ",
+                       m.up.DebugString(), " must share one format on the CUDA backend"));
+    }
+    views.push_back(v);
+  }
+  const int64_t slots = tokens * top_k;
+  const ops::MoeExpertsLayout l =
+      ops::MoeExpertsWorkspaceLayout(slots, local, hidden, experts.max_width);
+  if (workspace.device() != Device::kCuda || workspace.nbytes() < static_cast<size_t>(l.total)) {
+    return ShapeError("moe_experts", "workspace", workspace,
+                      absl::StrCat(">= ", l.total, " bytes"));
+  }
+  if (tokens == 0 || hidden == 0) return absl::OkStatus();
+  char* base = static_cast<char*>(workspace.data());
+  auto* offsets = reinterpret_cast<int32_t*>(base + l.offsets);
+  auto* perm = reinterpret_cast<int32_t*>(base + l.perm);
+  auto* slot_row = reinterpret_cast<int32_t*>(base + l.slot_row);
+  auto* g = reinterpret_cast<float*>(base + l.g);
+  auto* u = reinterpret_cast<float*>(base + l.u);
+  auto* y = reinterpret_cast<float*>(base + l.y);
+  const int64_t ldh = experts.max_width;
+  const auto* id = ids.data_as<const int32_t>();
+  const auto* w = weights.data_as<const float>();
+  const float* xp = x.data_as<const float>();
+  float* o = out.data_as<float>();
+  const int64_t first = experts.first;
+  void* s = stream_->handle();
+  // Everything below is enqueued without waiting on the device: each expert's kernels read its
+  // row count from `offsets` and idle tiles exit.
+  SPARKSTACK_RETURN_IF_ERROR(stream_->Run("moe_experts (plan)", [=] {
+    return ops::LaunchMoePlan(id, tokens, top_k, first, local, offsets, perm, slot_row, s);
+  }));
+  for (int64_t e = 0; e < local; ++e) {
+    const Views v = views[e];
+    SPARKSTACK_RETURN_IF_ERROR(stream_->Run("moe_experts (gate/up)", [=] {
+      return ops::LaunchMoeGateUp(xp, offsets, e, perm, v.gate, v.up, g, u, ldh, slots, s);
+    }));
+  }
+  // silu(gate) * up over every row at once (rows past the routed count hold unused values).
+  SPARKSTACK_RETURN_IF_ERROR(stream_->Run(
+      "moe_experts (swiglu)", [=] { return ops::LaunchSwiGlu(g, u, slots * ldh, g, s); }));
+  for (int64_t e = 0; e < local; ++e) {
+    const Views v = views[e];
+    SPARKSTACK_RETURN_IF_ERROR(stream_->Run("moe_experts (down)", [=] {
+      return ops::LaunchMoeDown(g, ldh, offsets, e, v.down, y, hidden, slots, s);
+    }));
+  }
+  return stream_->Run("moe_experts (combine)", [=] {
+    return ops::LaunchMoeCombine(y, hidden, slot_row, w, tokens, top_k, o, s);
   });
 }
 

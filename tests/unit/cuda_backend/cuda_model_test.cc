@@ -1,7 +1,9 @@
 // Whole-model logits of tiny random models on the CUDA backend against the CPU backend, step by
 // step: a long prefill, chunked prefills next to decodes, and decodes over several blocks, with
-// f32, bf16 and NVFP4 weights and both architectures. Built against the CUDA emulation (label
-// `emulated`) and, in CUDA builds, against the device (skips without one).
+// f32, bf16 and NVFP4 weights, the dense families and the mixture-of-experts ones (MoE models in
+// f32 or NVFP4: with bf16 activations a near-tie in routing can pick another expert). Built against
+// the CUDA emulation (label `emulated`) and, in CUDA builds, against the device (skips without
+// one).
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -45,6 +47,8 @@ ModelConfig OddConfig(Architecture arch, DType dtype) {
   c.vocab_size = 251;
   c.max_position_embeddings = 256;
   c.torch_dtype = dtype;
+  // MiniMax-M2's experts are intermediate_size wide (its config has no moe_intermediate_size).
+  if (arch == Architecture::kMiniMaxM2) c.moe.moe_intermediate_size = c.intermediate_size;
   return c;
 }
 
@@ -156,7 +160,12 @@ TEST_P(CudaModelTest, LogitsMatchTheCpuBackendStepByStep) {
 INSTANTIATE_TEST_SUITE_P(Models, CudaModelTest,
                          ::testing::Values(std::tuple{Architecture::kLlama, DType::kF32, false},
                                            std::tuple{Architecture::kQwen3, DType::kBF16, false},
-                                           std::tuple{Architecture::kLlama, DType::kBF16, true}),
+                                           std::tuple{Architecture::kLlama, DType::kBF16, true},
+                                           std::tuple{Architecture::kQwen3Moe, DType::kF32, false},
+                                           std::tuple{Architecture::kQwen3Moe, DType::kBF16, true},
+                                           std::tuple{Architecture::kGlm4Moe, DType::kF32, false},
+                                           std::tuple{Architecture::kMiniMaxM2, DType::kF32,
+                                                      false}),
                          [](const auto& info) {
                            return std::string(ArchitectureName(std::get<0>(info.param))) + "_" +
                                   std::string(DTypeName(std::get<1>(info.param))) +
