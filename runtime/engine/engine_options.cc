@@ -128,12 +128,6 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(EngineOptions o) {
     return absl::FailedPreconditionError(
         absl::StrCat("--backend ", o.backend, " is not available here: ", s.message()));
   }
-  if (kind == BackendKind::kCuda && config.mla.kv_lora_rank > 0) {
-    return absl::UnimplementedError(
-        absl::StrCat(o.model_dir,
-                     ": latent attention (DeepSeek MLA) has no CUDA kernels yet; run it with "
-                     "--backend cpu"));
-  }
   if (o.sampling_vocab_limit <= 0 || o.sampling_vocab_limit > config.vocab_size) {
     // Checkpoints pad the embedding past the tokenizer's vocabulary: never sample an id the
     // tokenizer cannot decode.

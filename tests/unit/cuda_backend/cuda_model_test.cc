@@ -164,7 +164,8 @@ INSTANTIATE_TEST_SUITE_P(Models, CudaModelTest,
                                            std::tuple{Architecture::kQwen3Moe, DType::kF32, false},
                                            std::tuple{Architecture::kQwen3Moe, DType::kBF16, true},
                                            std::tuple{Architecture::kGlm4Moe, DType::kF32, false},
-                                           std::tuple{Architecture::kMiniMaxM2, DType::kF32,
+                                           std::tuple{Architecture::kMiniMaxM2, DType::kF32, false},
+                                           std::tuple{Architecture::kDeepseekV3, DType::kF32,
                                                       false}),
                          [](const auto& info) {
                            return std::string(ArchitectureName(std::get<0>(info.param))) + "_" +
