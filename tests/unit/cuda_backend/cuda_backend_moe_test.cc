@@ -18,89 +18,20 @@
 #include "runtime/backend/cpu/cpu_backend.h"
 #include "runtime/backend/cuda/cuda_backend.h"
 #include "runtime/core/half.h"
-
-#if defined(SPARKSTACK_CUDA_EMULATION)
-#include "kernels/emu/runtime.h"
-#endif
+#include "tests/unit/cuda_backend/cuda_vs_cpu_test.h"
 
 namespace sparkstack {
 namespace {
 
-class CudaMoeTest : public ::testing::Test {
+CudaBackendOptions MoeOptions() {
+  CudaBackendOptions o;
+  o.max_tokens = 64;
+  o.max_linear_k = 256;
+  return o;
+}
+
+class CudaMoeTest : public testing::CudaVsCpuTest<MoeOptions> {
  protected:
-  static void SetUpTestSuite() {
-#if defined(SPARKSTACK_CUDA_EMULATION)
-    emu::SetEmulatedDevice(emu::Gb10Device());
-#endif
-    CudaBackendOptions o;
-    o.max_tokens = 64;
-    o.max_linear_k = 256;
-    auto backend = MakeCudaBackend(o);
-    if (backend.ok()) {
-      backend_ = backend->release();
-    } else {
-      why_ = std::string(backend.status().message());
-    }
-    cpu_ = MakeCpuBackend({.threads = 2}).release();
-  }
-  static void TearDownTestSuite() {
-    delete backend_;
-    backend_ = nullptr;
-    delete cpu_;
-    cpu_ = nullptr;
-  }
-  void SetUp() override {
-#if defined(SPARKSTACK_CUDA_EMULATION)
-    ASSERT_NE(backend_, nullptr) << why_;
-#else
-    if (backend_ == nullptr) GTEST_SKIP() << why_;
-#endif
-  }
-
-  Backend& cuda() { return *backend_; }
-  Backend& cpu() { return *cpu_; }
-
-  Tensor Random(const Shape& shape, DType dtype = DType::kF32, float scale = 1.0f) {
-    std::normal_distribution<float> dist(0.0f, scale);
-    Tensor t = Tensor::Zeros(dtype, shape);
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      const float v = dist(rng_);
-      switch (dtype) {
-        case DType::kF32:
-          t.data_as<float>()[i] = v;
-          break;
-        case DType::kBF16:
-          t.data_as<uint16_t>()[i] = FloatToBf16(v);
-          break;
-        case DType::kF16:
-          t.data_as<uint16_t>()[i] = FloatToF16(v);
-          break;
-        default:
-          ADD_FAILURE() << "unsupported dtype";
-      }
-    }
-    return t;
-  }
-  Tensor OnDevice(const Tensor& host) {
-    auto t = cuda().Upload(host);
-    EXPECT_TRUE(t.ok()) << t.status();
-    return t.ok() ? *t : Tensor();
-  }
-  Tensor Poisoned(DType dtype, const Shape& shape) {
-    Tensor host = Tensor::Zeros(dtype, shape);
-    if (dtype == DType::kF32) {
-      std::fill_n(host.data_as<float>(), host.numel(), std::numeric_limits<float>::quiet_NaN());
-    } else {
-      std::fill_n(static_cast<uint8_t*>(host.data()), host.nbytes(), uint8_t{0xff});
-    }
-    return OnDevice(host);
-  }
-  Tensor Host(const Tensor& device) {
-    Tensor t = Tensor::Zeros(device.dtype(), device.shape());
-    EXPECT_TRUE(cuda().CopyToHost(device, t.data()).ok());
-    return t;
-  }
-
   // A random [n, k] weight: dense of `dtype`, or NVFP4 quantized from f32 when `nvfp4`.
   Weight RandomWeight(int64_t n, int64_t k, DType dtype, bool nvfp4) {
     const float scale = 1.0f / std::sqrt(static_cast<float>(k));
@@ -116,16 +47,7 @@ class CudaMoeTest : public ::testing::Test {
                            .global_scale = global,
                            .input_scale = std::nullopt});
   }
-
-  std::mt19937 rng_{std::random_device{}()};
-  static Backend* backend_;
-  static Backend* cpu_;
-  static std::string why_;
 };
-
-Backend* CudaMoeTest::backend_ = nullptr;
-Backend* CudaMoeTest::cpu_ = nullptr;
-std::string CudaMoeTest::why_;
 
 // max |got - want| <= tolerance * max(1, max |want|), printing the first few mismatches.
 void ExpectClose(const float* got, const std::vector<double>& want, double tolerance,
@@ -202,8 +124,8 @@ TEST_F(CudaMoeTest, MoeRouteEqualsTheCpuBackendAndTheFloat64Reference) {
       SCOPED_TRACE(what);
       Tensor logits = Random({tokens, r.num_experts}, DType::kF32, 2.0f);
       Tensor bias = c.bias ? Random({r.num_experts}, DType::kF32, 0.3f) : Tensor();
-      Tensor ids = Poisoned(DType::kI32, {tokens, r.top_k});
-      Tensor weights = Poisoned(DType::kF32, {tokens, r.top_k});
+      Tensor ids = Poisoned({tokens, r.top_k}, DType::kI32);
+      Tensor weights = Poisoned({tokens, r.top_k});
       const absl::Status s =
           cuda().MoeRoute(OnDevice(logits), c.bias ? OnDevice(bias) : Tensor(), r, ids, weights);
       ASSERT_TRUE(s.ok()) << s;
@@ -239,8 +161,8 @@ TEST_F(CudaMoeTest, MoeRouteEqualsTheCpuBackendAndTheFloat64Reference) {
 
 TEST_F(CudaMoeTest, MoeRouteRejectsBadParametersAndShapes) {
   Tensor logits = OnDevice(Random({3, 10}));
-  Tensor ids = Poisoned(DType::kI32, {3, 2});
-  Tensor weights = Poisoned(DType::kF32, {3, 2});
+  Tensor ids = Poisoned({3, 2}, DType::kI32);
+  Tensor weights = Poisoned({3, 2});
   absl::Status s = cuda().MoeRoute(logits, Tensor(), {.num_experts = 10, .top_k = 2, .n_group = 3},
                                    ids, weights);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
@@ -334,8 +256,8 @@ TEST_F(CudaMoeTest, MoeExpertsEqualsTheCpuBackendAndTheFloat64Reference) {
       Tensor x = Random({tokens, c.hidden});
 
       const int64_t bytes = cuda().MoeExpertsWorkspaceBytes(tokens, c.top_k, dev_set);
-      Tensor workspace = Poisoned(DType::kU8, {bytes});
-      Tensor out = Poisoned(DType::kF32, {tokens, c.hidden});
+      Tensor workspace = Poisoned({bytes}, DType::kU8);
+      Tensor out = Poisoned({tokens, c.hidden});
       const absl::Status s =
           cuda().MoeExperts(OnDevice(x), OnDevice(ids), OnDevice(weights), dev_set, workspace, out);
       ASSERT_TRUE(s.ok()) << s;
@@ -378,9 +300,9 @@ TEST_F(CudaMoeTest, MoeExpertsNamesAMismatchedExpertAndAShortWorkspace) {
   for (int64_t i = 0; i < ids_host.numel(); ++i) ids_host.data_as<int32_t>()[i] = i % 4;
   Tensor ids = OnDevice(ids_host);
   Tensor weights = OnDevice(Random({tokens, top_k}));
-  Tensor out = Poisoned(DType::kF32, {tokens, hidden});
+  Tensor out = Poisoned({tokens, hidden});
   const int64_t bytes = cuda().MoeExpertsWorkspaceBytes(tokens, top_k, set);
-  Tensor workspace = Poisoned(DType::kU8, {bytes});
+  Tensor workspace = Poisoned({bytes}, DType::kU8);
 
   ExpertSet bad = set;
   bad.experts[2].down = *cuda().PrepareWeight(RandomWeight(hidden + 1, width, DType::kF32, false));
@@ -393,7 +315,7 @@ TEST_F(CudaMoeTest, MoeExpertsNamesAMismatchedExpertAndAShortWorkspace) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("moe_experts: x"), std::string_view::npos) << s;
 
-  Tensor small = Poisoned(DType::kU8, {bytes - 1});
+  Tensor small = Poisoned({bytes - 1}, DType::kU8);
   s = cuda().MoeExperts(x, ids, weights, set, small, out);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("workspace"), std::string_view::npos) << s;

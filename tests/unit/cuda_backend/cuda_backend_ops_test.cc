@@ -25,10 +25,7 @@
 #include "runtime/backend/cuda/cuda_backend.h"
 #include "runtime/core/half.h"
 #include "runtime/core/philox.h"
-
-#if defined(SPARKSTACK_CUDA_EMULATION)
-#include "kernels/emu/runtime.h"
-#endif
+#include "tests/unit/cuda_backend/cuda_vs_cpu_test.h"
 
 namespace sparkstack {
 namespace {
@@ -46,95 +43,9 @@ CudaBackendOptions TestOptions() {
   return o;
 }
 
-class CudaOpsTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-#if defined(SPARKSTACK_CUDA_EMULATION)
-    emu::SetEmulatedDevice(emu::Gb10Device());
-#endif
-    auto backend = MakeCudaBackend(TestOptions());
-    if (backend.ok()) {
-      backend_ = backend->release();
-    } else {
-      why_ = std::string(backend.status().message());
-    }
-    cpu_ = MakeCpuBackend({.threads = 2}).release();
-  }
-  static void TearDownTestSuite() {
-    delete backend_;
-    backend_ = nullptr;
-    delete cpu_;
-    cpu_ = nullptr;
-  }
-  void SetUp() override {
-#if defined(SPARKSTACK_CUDA_EMULATION)
-    ASSERT_NE(backend_, nullptr) << why_;
-#else
-    if (backend_ == nullptr) GTEST_SKIP() << why_;
-#endif
-  }
+using CudaOpsTest = testing::CudaVsCpuTest<TestOptions>;
 
-  Backend& cuda() { return *backend_; }
-  Backend& cpu() { return *cpu_; }
-
-  // Host tensor of normal values (rounded to dtype).
-  Tensor Random(const Shape& shape, DType dtype = DType::kF32, float scale = 1.0f) {
-    std::normal_distribution<float> dist(0.0f, scale);
-    Tensor t = Tensor::Zeros(dtype, shape);
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      const float v = dist(rng_);
-      switch (dtype) {
-        case DType::kF32: t.data_as<float>()[i] = v; break;
-        case DType::kBF16: t.data_as<uint16_t>()[i] = FloatToBf16(v); break;
-        case DType::kF16: t.data_as<uint16_t>()[i] = FloatToF16(v); break;
-        default: ADD_FAILURE() << "unsupported dtype";
-      }
-    }
-    return t;
-  }
-
-  Tensor OnDevice(const Tensor& host) {
-    auto t = cuda().Upload(host);
-    EXPECT_TRUE(t.ok()) << t.status();
-    return t.ok() ? *t : Tensor();
-  }
-  // A device f32 tensor filled with NaN: an element a kernel fails to write stays NaN.
-  Tensor Poisoned(const Shape& shape) {
-    Tensor host = Tensor::Zeros(DType::kF32, shape);
-    std::fill_n(host.data_as<float>(), host.numel(), std::numeric_limits<float>::quiet_NaN());
-    return OnDevice(host);
-  }
-  Tensor Host(const Tensor& device) {
-    Tensor t = Tensor::Zeros(device.dtype(), device.shape());
-    EXPECT_TRUE(cuda().CopyToHost(device, t.data()).ok());
-    return t;
-  }
-  static Tensor Indices(const std::vector<int32_t>& v) {
-    Tensor t = Tensor::Zeros(DType::kI32, {std::ssize(v)});
-    std::copy(v.begin(), v.end(), t.data_as<int32_t>());
-    return t;
-  }
-
-  static std::unique_ptr<Backend> Own(Backend* b) { return std::unique_ptr<Backend>(b); }
-
-  std::mt19937 rng_{std::random_device{}()};
-  static Backend* backend_;
-  static Backend* cpu_;
-  static std::string why_;
-};
-
-Backend* CudaOpsTest::backend_ = nullptr;
-Backend* CudaOpsTest::cpu_ = nullptr;
-std::string CudaOpsTest::why_;
-
-double ValueAt(const Tensor& t, int64_t i) {
-  switch (t.dtype()) {
-    case DType::kF32: return t.data_as<float>()[i];
-    case DType::kBF16: return Bf16ToFloat(t.data_as<uint16_t>()[i]);
-    case DType::kF16: return F16ToFloat(t.data_as<uint16_t>()[i]);
-    default: return NAN;
-  }
-}
+using testing::ValueAt;
 
 std::vector<double> Values(const Tensor& t) {
   std::vector<double> v(t.numel());
@@ -170,8 +81,9 @@ TEST_F(CudaOpsTest, EmbeddingLooksUpItsRowsAndZeroesOthers) {
     ids.push_back(first + rows);
     Tensor out = Poisoned({std::ssize(ids), hidden});
     ASSERT_TRUE(cuda().Embedding(OnDevice(table), OnDevice(Indices(ids)), first, out).ok());
-    ExpectClose(Host(out), kernels::cuda_ops::ReferenceEmbedding(Values(table), rows, hidden, ids, first),
-                0.0, std::string(DTypeName(dtype)));
+    ExpectClose(Host(out),
+                kernels::cuda_ops::ReferenceEmbedding(Values(table), rows, hidden, ids, first), 0.0,
+                std::string(DTypeName(dtype)));
   }
 }
 
@@ -201,8 +113,9 @@ TEST_F(CudaOpsTest, RmsNormAndTheFusedResidualMatchFloat64AndTheCpu) {
       std::vector<double> sum = Values(x);
       for (int64_t i = 0; i < rows * width; ++i) sum[i] += ValueAt(delta, i);
       ExpectClose(Host(residual), sum, 1e-6, "residual");
-      ExpectClose(Host(d), kernels::cuda_ops::ReferenceRmsNorm(sum, rows, width, Values(weight), eps),
-                  1e-5, "add_rms_norm");
+      ExpectClose(Host(d),
+                  kernels::cuda_ops::ReferenceRmsNorm(sum, rows, width, Values(weight), eps), 1e-5,
+                  "add_rms_norm");
     }
   }
 }
@@ -229,7 +142,9 @@ TEST_F(CudaOpsTest, RopeRotatesHalvesPairsAndPartialDims) {
     for (auto& p : positions) p = static_cast<int32_t>(rng_() % max_pos);
     Tensor x = Random({tokens, c.heads, c.head_dim});
     Tensor dx = OnDevice(x);
-    RopeTables tables{.cos = OnDevice(cos), .sin = OnDevice(sin), .rotary_dim = c.rotary,
+    RopeTables tables{.cos = OnDevice(cos),
+                      .sin = OnDevice(sin),
+                      .rotary_dim = c.rotary,
                       .interleaved = c.interleaved};
     ASSERT_TRUE(cuda().Rope(dx, OnDevice(Indices(positions)), tables).ok());
     ExpectClose(Host(dx),
@@ -237,8 +152,8 @@ TEST_F(CudaOpsTest, RopeRotatesHalvesPairsAndPartialDims) {
                                                  inv_freq, c.rotary, c.interleaved),
                 1e-5, "rope");
     // The CPU backend computes the same rounded operations from the same tables.
-    RopeTables host_tables{.cos = cos, .sin = sin, .rotary_dim = c.rotary,
-                           .interleaved = c.interleaved};
+    RopeTables host_tables{
+        .cos = cos, .sin = sin, .rotary_dim = c.rotary, .interleaved = c.interleaved};
     ASSERT_TRUE(cpu().Rope(x, Indices(positions), host_tables).ok());
     ExpectClose(Host(dx), Values(x), 0.0, "rope vs cpu (bitwise)");
   }
@@ -247,8 +162,12 @@ TEST_F(CudaOpsTest, RopeRotatesHalvesPairsAndPartialDims) {
 TEST_F(CudaOpsTest, DenseLinearMatchesFloat64ForEveryDTypeAndKernel) {
   // m spans the GEMV (<= 8), the GEMMs (> 8, several row tiles); k and n odd and aligned.
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
-    for (auto [m, k, n] : {std::tuple{1, 7, 5}, {3, 33, 17}, {8, 256, 131}, {9, 130, 67},
-                           {70, 96, 259}, {130, 517, 45}}) {
+    for (auto [m, k, n] : {std::tuple{1, 7, 5},
+                           {3, 33, 17},
+                           {8, 256, 131},
+                           {9, 130, 67},
+                           {70, 96, 259},
+                           {130, 517, 45}}) {
       SCOPED_TRACE(std::string(DTypeName(dtype)) + " m=" + std::to_string(m) +
                    " k=" + std::to_string(k) + " n=" + std::to_string(n));
       Tensor x = Random({m, k});
@@ -386,16 +305,17 @@ class PagedAttentionTest : public CudaOpsTest {
     all_slots.push_back(-1);
     Tensor k_cache = *cuda().Allocate(c.cache, {num_blocks, kBlock, c.kv_heads, c.head_dim});
     Tensor v_cache = *cuda().Allocate(c.cache, {num_blocks, kBlock, c.kv_heads, c.v_head_dim});
-    ASSERT_TRUE(cuda().StoreKv(OnDevice(k), OnDevice(v), OnDevice(Indices(all_slots)), k_cache, v_cache)
-                    .ok());
-    kernels::cuda_ops::ReferenceKv ref{.k = std::vector<double>(num_blocks * kBlock * c.kv_heads *
-                                                                c.head_dim),
-                                       .v = std::vector<double>(num_blocks * kBlock * c.kv_heads *
-                                                                c.v_head_dim),
-                                       .kv_heads = c.kv_heads,
-                                       .head_dim = c.head_dim,
-                                       .v_head_dim = c.v_head_dim,
-                                       .block_size = kBlock};
+    ASSERT_TRUE(
+        cuda()
+            .StoreKv(OnDevice(k), OnDevice(v), OnDevice(Indices(all_slots)), k_cache, v_cache)
+            .ok());
+    kernels::cuda_ops::ReferenceKv ref{
+        .k = std::vector<double>(num_blocks * kBlock * c.kv_heads * c.head_dim),
+        .v = std::vector<double>(num_blocks * kBlock * c.kv_heads * c.v_head_dim),
+        .kv_heads = c.kv_heads,
+        .head_dim = c.head_dim,
+        .v_head_dim = c.v_head_dim,
+        .block_size = kBlock};
     std::vector<double> kv_values = Values(k), vv_values = Values(v);
     if (c.cache == DType::kBF16) {  // the cache holds bf16-rounded values
       for (double& x : kv_values) x = Bf16ToFloat(FloatToBf16(static_cast<float>(x)));
@@ -446,29 +366,69 @@ class PagedAttentionTest : public CudaOpsTest {
 TEST_F(PagedAttentionTest, DecodeGqaShortAndSplitLongContexts) {
   // Group sizes 1, 4 and 12 (two blocks of heads per kv head); contexts from one key to several
   // splits (DecodeSplitLength: 256 keys and up, at most 16 splits).
-  Run({.heads = 4, .kv_heads = 4, .head_dim = 12, .v_head_dim = 12,
-       .query_lens = {1, 1, 1}, .seq_lens = {1, 17, 300}}, 0);
-  Run({.heads = 8, .kv_heads = 2, .head_dim = 64, .v_head_dim = 64,
-       .query_lens = {1, 1}, .seq_lens = {700, 33}}, 0);
-  Run({.heads = 12, .kv_heads = 1, .head_dim = 80, .v_head_dim = 80,
-       .query_lens = {1, 1}, .seq_lens = {4200, 257}}, 0);
+  Run({.heads = 4,
+       .kv_heads = 4,
+       .head_dim = 12,
+       .v_head_dim = 12,
+       .query_lens = {1, 1, 1},
+       .seq_lens = {1, 17, 300}},
+      0);
+  Run({.heads = 8,
+       .kv_heads = 2,
+       .head_dim = 64,
+       .v_head_dim = 64,
+       .query_lens = {1, 1},
+       .seq_lens = {700, 33}},
+      0);
+  Run({.heads = 12,
+       .kv_heads = 1,
+       .head_dim = 80,
+       .v_head_dim = 80,
+       .query_lens = {1, 1},
+       .seq_lens = {4200, 257}},
+      0);
 }
 
 TEST_F(PagedAttentionTest, PrefillChunksOnTensorCoresNextToDecodes) {
   // Several 64-query tiles, chunks that start mid-sequence, odd head dims padded to 32/64/128.
-  Run({.heads = 6, .kv_heads = 3, .head_dim = 12, .v_head_dim = 12,
-       .query_lens = {1, 37, 150}, .seq_lens = {90, 37, 181}}, 1.5e-2);
-  Run({.heads = 8, .kv_heads = 2, .head_dim = 64, .v_head_dim = 64,
-       .query_lens = {1, 1, 5, 70}, .seq_lens = {40, 300, 5, 200}}, 1.5e-2);
-  Run({.heads = 4, .kv_heads = 1, .head_dim = 96, .v_head_dim = 96,
-       .query_lens = {65}, .seq_lens = {130}}, 1.5e-2);
+  Run({.heads = 6,
+       .kv_heads = 3,
+       .head_dim = 12,
+       .v_head_dim = 12,
+       .query_lens = {1, 37, 150},
+       .seq_lens = {90, 37, 181}},
+      1.5e-2);
+  Run({.heads = 8,
+       .kv_heads = 2,
+       .head_dim = 64,
+       .v_head_dim = 64,
+       .query_lens = {1, 1, 5, 70},
+       .seq_lens = {40, 300, 5, 200}},
+      1.5e-2);
+  Run({.heads = 4,
+       .kv_heads = 1,
+       .head_dim = 96,
+       .v_head_dim = 96,
+       .query_lens = {65},
+       .seq_lens = {130}},
+      1.5e-2);
 }
 
 TEST_F(PagedAttentionTest, WideHeadsAndBf16Cache) {
-  Run({.heads = 2, .kv_heads = 1, .head_dim = 256, .v_head_dim = 256,
-       .query_lens = {1, 40}, .seq_lens = {100, 90}}, 1.5e-2);
-  Run({.heads = 8, .kv_heads = 4, .head_dim = 64, .v_head_dim = 64,
-       .query_lens = {1, 1, 33}, .seq_lens = {500, 20, 60}, .cache = DType::kBF16},
+  Run({.heads = 2,
+       .kv_heads = 1,
+       .head_dim = 256,
+       .v_head_dim = 256,
+       .query_lens = {1, 40},
+       .seq_lens = {100, 90}},
+      1.5e-2);
+  Run({.heads = 8,
+       .kv_heads = 4,
+       .head_dim = 64,
+       .v_head_dim = 64,
+       .query_lens = {1, 1, 33},
+       .seq_lens = {500, 20, 60},
+       .cache = DType::kBF16},
       1.5e-2);
 }
 
@@ -481,8 +441,12 @@ TEST_F(PagedAttentionTest, MatchesTheCpuBackendOnTheSameCache) {
   const std::vector<int32_t> table = {3, 7, 1, 0, 9, 2, 5, 11};
   const int64_t tokens = 30;
   Tensor q = Random({tokens, heads, d});
-  AttentionMetadata m{.num_seqs = 2, .num_decodes = 1, .num_tokens = tokens, .max_query_len = 29,
-                      .max_seq_len = 60, .block_size = block};
+  AttentionMetadata m{.num_seqs = 2,
+                      .num_decodes = 1,
+                      .num_tokens = tokens,
+                      .max_query_len = 29,
+                      .max_seq_len = 60,
+                      .block_size = block};
   AttentionMetadata host = m;
   host.query_start = Indices(query_start);
   host.seq_lens = Indices(lens);
@@ -494,7 +458,8 @@ TEST_F(PagedAttentionTest, MatchesTheCpuBackendOnTheSameCache) {
   m.slot_mapping = OnDevice(host.slot_mapping);
   const float scale = 0.25f;
   Tensor out = Poisoned({tokens, heads, d});
-  ASSERT_TRUE(cuda().PagedAttention(OnDevice(q), OnDevice(k_host), OnDevice(v_host), m, scale, out).ok());
+  ASSERT_TRUE(
+      cuda().PagedAttention(OnDevice(q), OnDevice(k_host), OnDevice(v_host), m, scale, out).ok());
   Tensor want = Tensor::Zeros(DType::kF32, {tokens, heads, d});
   ASSERT_TRUE(cpu().PagedAttention(q, k_host, v_host, host, scale, want).ok());
   Tensor got = Host(out);
@@ -522,8 +487,12 @@ TEST_F(CudaOpsTest, SampleGivesTheCpuSamplersTokenForTheSameUniform) {
       {.temperature = 1.0f, .top_p = 0.7f, .seed = 13},
       {.temperature = 0.6f, .min_p = 0.05f, .seed = 14},
       {.temperature = 0.9f, .top_k = 100, .top_p = 0.9f, .min_p = 0.01f, .seed = 15},
-      {.temperature = 1.0f, .repetition_penalty = 1.3f, .presence_penalty = 0.5f,
-       .frequency_penalty = 0.25f, .seed = 16, .logprobs = 5},
+      {.temperature = 1.0f,
+       .repetition_penalty = 1.3f,
+       .presence_penalty = 0.5f,
+       .frequency_penalty = 0.25f,
+       .seed = 16,
+       .logprobs = 5},
       {.temperature = 0.0f, .repetition_penalty = 1.8f, .logprobs = 20},
       {.temperature = 2.0f, .top_k = 1, .seed = 17, .logprobs = 0},
       {.temperature = 1e-3f, .top_p = 0.5f, .seed = 18},
@@ -581,10 +550,9 @@ TEST_F(CudaOpsTest, SampleGivesTheCpuSamplersTokenForTheSameUniform) {
       Tensor line = *device_logits.SliceRows(r, r + 1);
       ASSERT_TRUE(cuda().Sample(line, vocab, {&row, 1}, one).ok());
       const std::span<const float> host_row(logits.data_as<float>() + r * vocab, vocab);
-      ASSERT_TRUE(sampler
-                      .SampleRow(host_row, vocab, row, SamplingUniform(params.seed, index),
-                                 cpu_one)
-                      .ok());
+      ASSERT_TRUE(
+          sampler.SampleRow(host_row, vocab, row, SamplingUniform(params.seed, index), cpu_one)
+              .ok());
       EXPECT_EQ(one[0].token, cpu_one.token) << "seed " << params.seed << " index " << index;
     }
   }

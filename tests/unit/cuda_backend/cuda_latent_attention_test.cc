@@ -17,75 +17,20 @@
 #include "kernels/cpu/mla_attention.h"
 #include "runtime/backend/cpu/cpu_backend.h"
 #include "runtime/backend/cuda/cuda_backend.h"
-
-#if defined(SPARKSTACK_CUDA_EMULATION)
-#include "kernels/emu/runtime.h"
-#endif
+#include "tests/unit/cuda_backend/cuda_vs_cpu_test.h"
 
 namespace sparkstack {
 namespace {
 
-class CudaLatentAttentionTest : public ::testing::Test {
+CudaBackendOptions LatentOptions() {
+  CudaBackendOptions o;
+  o.max_tokens = 64;
+  o.max_linear_k = 64;
+  return o;
+}
+
+class CudaLatentAttentionTest : public testing::CudaVsCpuTest<LatentOptions> {
  protected:
-  static void SetUpTestSuite() {
-#if defined(SPARKSTACK_CUDA_EMULATION)
-    emu::SetEmulatedDevice(emu::Gb10Device());
-#endif
-    CudaBackendOptions o;
-    o.max_tokens = 64;
-    o.max_linear_k = 64;
-    auto backend = MakeCudaBackend(o);
-    if (backend.ok()) {
-      backend_ = backend->release();
-    } else {
-      why_ = std::string(backend.status().message());
-    }
-    cpu_ = MakeCpuBackend({.threads = 2}).release();
-  }
-  static void TearDownTestSuite() {
-    delete backend_;
-    backend_ = nullptr;
-    delete cpu_;
-    cpu_ = nullptr;
-  }
-  void SetUp() override {
-#if defined(SPARKSTACK_CUDA_EMULATION)
-    ASSERT_NE(backend_, nullptr) << why_;
-#else
-    if (backend_ == nullptr) GTEST_SKIP() << why_;
-#endif
-  }
-
-  Backend& cuda() { return *backend_; }
-  Backend& cpu() { return *cpu_; }
-
-  Tensor Random(const Shape& shape) {
-    std::normal_distribution<float> dist(0.0f, 1.0f);
-    Tensor t = Tensor::Zeros(DType::kF32, shape);
-    for (int64_t i = 0; i < t.numel(); ++i) t.data_as<float>()[i] = dist(rng_);
-    return t;
-  }
-  Tensor OnDevice(const Tensor& host) {
-    auto t = cuda().Upload(host);
-    EXPECT_TRUE(t.ok()) << t.status();
-    return t.ok() ? *t : Tensor();
-  }
-  Tensor Poisoned(const Shape& shape) {
-    Tensor host = Tensor::Zeros(DType::kF32, shape);
-    std::fill_n(host.data_as<float>(), host.numel(), std::numeric_limits<float>::quiet_NaN());
-    return OnDevice(host);
-  }
-  Tensor Host(const Tensor& device) {
-    Tensor t = Tensor::Zeros(device.dtype(), device.shape());
-    EXPECT_TRUE(cuda().CopyToHost(device, t.data()).ok());
-    return t;
-  }
-  static Tensor Indices(const std::vector<int32_t>& v) {
-    Tensor t = Tensor::Zeros(DType::kI32, {std::ssize(v)});
-    std::copy(v.begin(), v.end(), t.data_as<int32_t>());
-    return t;
-  }
-
   struct Case {
     int64_t heads = 1;
     int64_t width = 576;
@@ -210,16 +155,7 @@ class CudaLatentAttentionTest : public ::testing::Test {
       }
     }
   }
-
-  std::mt19937 rng_{std::random_device{}()};
-  static Backend* backend_;
-  static Backend* cpu_;
-  static std::string why_;
 };
-
-Backend* CudaLatentAttentionTest::backend_ = nullptr;
-Backend* CudaLatentAttentionTest::cpu_ = nullptr;
-std::string CudaLatentAttentionTest::why_;
 
 TEST_F(CudaLatentAttentionTest, DecodeTokensOfSequencesOfDifferentLengths) {
   // Contexts from one row to two tiles of 16 rows, blocks of 4 slots.
