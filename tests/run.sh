@@ -33,7 +33,10 @@ if command -v clang++-14 >/dev/null; then
   CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DSPARKSTACK_CUDA=OFF -DSPARKSTACK_SANITIZE=ON -DSPARKSTACK_BUILD_FUZZERS=ON \
     -DSPARKSTACK_BUILD_BENCHMARKS=OFF
-  if cmake --build build-fuzz --target help | grep -q '^fuzzers:'; then
+  # (The target list is read whole first: `grep -q` quitting early would SIGPIPE cmake, and under
+  # pipefail that would skip the fuzzers silently.)
+  fuzz_targets=$(cmake --build build-fuzz --target help)
+  if grep -q '^fuzzers:' <<<"$fuzz_targets"; then
     cmake --build build-fuzz --target fuzzers -j"$jobs"
     ctest --test-dir build-fuzz -L fuzz --output-on-failure -j"$jobs"
   fi
