@@ -398,6 +398,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
                                           .num_blocks = blocks,
                                           .block_size = kKvBlockSize,
                                           .enable_prefix_caching = o.enable_prefix_caching}));
+  impl->PublishStats();  // the KV pool's size is known before the first step
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->Loop(); });
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));

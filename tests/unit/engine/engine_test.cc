@@ -203,6 +203,8 @@ TEST(EngineTest, PreemptedRequestsEqualUninterruptedOnes) {
   o.kv_cache_bytes = 24 * per_block;
   auto engine = Engine::Create(o);
   ASSERT_TRUE(engine.ok()) << engine.status();
+  // The pool's size is in the statistics from the start (serve prints it before any request).
+  EXPECT_EQ((*engine)->stats().kv_blocks_total, 24);
   Results results;
   for (size_t i = 0; i < requests.size(); ++i) {
     ASSERT_TRUE((*engine)->AddRequest(requests[i], results.For(i)).ok());
