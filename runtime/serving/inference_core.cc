@@ -91,7 +91,11 @@ InferenceCore::InferenceCore(EngineProvider& engine, ServingOptions options)
 
 InferenceCore::~InferenceCore() {
   AbortAll();
-  const Clock::time_point deadline = Clock::now() + std::chrono::seconds(10);
+  WaitForRequestsToEnd(std::chrono::seconds(10));
+}
+
+void InferenceCore::WaitForRequestsToEnd(std::chrono::milliseconds timeout) {
+  const Clock::time_point deadline = Clock::now() + timeout;
   while (active_.load() > 0 && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

@@ -135,6 +135,11 @@ class InferenceCore {
   // Aborts every running request (server shutdown).
   void AbortAll();
 
+  // Waits until the engine has delivered every request's last output, or `timeout` passes. The
+  // sinks may still be handling those outputs on other threads (the HTTP connections' strands):
+  // let them finish before destroying the core.
+  void WaitForRequestsToEnd(std::chrono::milliseconds timeout);
+
  private:
   friend class ActiveRequest;
   void Finished(ActiveRequest* request, const RequestOutput& last, const RequestTimes& times);

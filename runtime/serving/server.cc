@@ -52,9 +52,11 @@ class ApiServerImpl final : public ApiServer {
     if (http_) http_->CloseAll();
     core_->AbortAll();
     if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    // Waits for the last outputs of what was running, then the HTTP threads go idle.
-    core_.reset();
+    // The engine delivers the aborted requests' last outputs and the HTTP threads handle them;
+    // only then may the core those handlers use go (a handler posted before Stop() still runs).
+    core_->WaitForRequestsToEnd(std::chrono::seconds(10));
     if (http_) http_->Stop();
+    core_.reset();
   }
 
  private:
