@@ -50,6 +50,18 @@ absl::Status Expect(std::string_view op, std::string_view what, const Tensor& t,
   return absl::OkStatus();
 }
 
+// The block-table walk both attention kernels share (ops::PagedAttentionArgs and
+// ops::LatentAttentionArgs name these fields alike).
+template <typename Args>
+void SetBlockTableArgs(const AttentionMetadata& m, float scale, Args& a) {
+  a.block_size = m.block_size;
+  a.query_start = m.query_start.data_as<const int32_t>();
+  a.seq_lens = m.seq_lens.data_as<const int32_t>();
+  a.block_table = m.block_table.data_as<const int32_t>();
+  a.max_blocks = std::max<int64_t>(m.block_table.dim(1), 1);
+  a.scale = scale;
+}
+
 absl::Status ExpectF32(std::string_view op, std::string_view what, const Tensor& t,
                        const Shape& shape) {
   return Expect(op, what, t, DType::kF32, shape);
@@ -600,12 +612,7 @@ absl::Status CudaBackend::PagedAttention(const Tensor& q, const Tensor& k_cache,
   a.k_cache = k_cache.data();
   a.v_cache = v_cache.data();
   a.cache_type = type;
-  a.block_size = m.block_size;
-  a.query_start = m.query_start.data_as<const int32_t>();
-  a.seq_lens = m.seq_lens.data_as<const int32_t>();
-  a.block_table = m.block_table.data_as<const int32_t>();
-  a.max_blocks = std::max<int64_t>(m.block_table.dim(1), 1);
-  a.scale = scale;
+  SetBlockTableArgs(m, scale, a);
   if (const char* why = ops::ValidatePagedAttentionArgs(a)) {
     return absl::InvalidArgumentError(absl::StrCat(std::string(kOp), ": ", why));
   }
@@ -713,12 +720,7 @@ absl::Status CudaBackend::PagedLatentAttention(const Tensor& q, const Tensor& ca
   a.value_offset = value_offset;
   a.value_width = value_width;
   a.num_seqs = m.num_seqs;
-  a.block_size = m.block_size;
-  a.query_start = m.query_start.data_as<const int32_t>();
-  a.seq_lens = m.seq_lens.data_as<const int32_t>();
-  a.block_table = m.block_table.data_as<const int32_t>();
-  a.max_blocks = std::max<int64_t>(m.block_table.dim(1), 1);
-  a.scale = scale;
+  SetBlockTableArgs(m, scale, a);
   if (const char* why = ops::ValidateLatentAttentionArgs(a)) {
     return absl::InvalidArgumentError(absl::StrCat(std::string(kOp), ": q ", q.DebugString(),
                                                    ", cache ", cache.DebugString(), ": ", why));
